@@ -1,0 +1,15 @@
+//! User-facing configuration types for Tollgate.
+//!
+//! This crate owns the *native* configuration format (`tollgate.yaml`): its types
+//! ([`native`]), human units ([`units`]) and the loader that reads files and directories
+//! and reports every problem as `file:line: problem` ([`load`]).
+//!
+//! Nothing here does network I/O or spawns tasks; the translator turns these values into
+//! the IR.
+
+pub mod load;
+pub mod native;
+pub mod units;
+
+pub use load::{LoadError, Problem, Source, load_paths};
+pub use native::{Document, Spanned};

@@ -1,0 +1,176 @@
+//! Reading configuration files and directories.
+//!
+//! A path may be a file or a directory. A directory means its `*.yaml`, `*.yml` and
+//! `*.json` files (not recursive, in name order); other files are ignored. Every problem is
+//! reported with its file and line, and loading reports all parse problems it finds, not
+//! just the first.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::native::Document;
+
+/// One problem in the configuration, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line, 0 when unknown.
+    pub line: u64,
+    /// 1-based column, 0 when unknown.
+    pub column: u64,
+    /// What is wrong, and how to fix it where that is not obvious.
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem at a known position.
+    pub fn at(file: &Path, line: u64, column: u64, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.column,
+                self.message
+            )
+        }
+    }
+}
+
+/// The configuration could not be used. Holds every problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct LoadError {
+    /// The problems, in file order.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What was read: the parsed documents and every file they came from (for watching).
+#[derive(Debug, Default)]
+pub struct Source {
+    /// One document per file.
+    pub documents: Vec<Document>,
+    /// The files read, in order.
+    pub files: Vec<PathBuf>,
+}
+
+/// Is this a file a configuration directory includes?
+pub fn is_config_file(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
+}
+
+/// Reads every given file or directory.
+pub fn load_paths(paths: &[PathBuf]) -> Result<Source, LoadError> {
+    let mut source = Source::default();
+    let mut problems = Vec::new();
+    for path in paths {
+        match expand(path) {
+            Ok(files) => source.files.extend(files),
+            Err(p) => problems.push(p),
+        }
+    }
+    if source.files.is_empty() && problems.is_empty() {
+        problems.push(Problem::at(
+            paths.first().map_or(Path::new("."), |p| p.as_path()),
+            0,
+            0,
+            "no configuration files (*.yaml, *.yml, *.json) found",
+        ));
+    }
+    for file in &source.files {
+        match std::fs::read_to_string(file) {
+            Ok(text) => match parse_document(file, &text) {
+                Ok(doc) => source.documents.push(doc),
+                Err(p) => problems.push(p),
+            },
+            Err(e) => problems.push(Problem::at(file, 0, 0, format!("cannot read: {e}"))),
+        }
+    }
+    if problems.is_empty() {
+        Ok(source)
+    } else {
+        Err(LoadError { problems })
+    }
+}
+
+fn expand(path: &Path) -> Result<Vec<PathBuf>, Problem> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Problem::at(path, 0, 0, format!("cannot read: {e}")))?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let entries = std::fs::read_dir(path)
+        .map_err(|e| Problem::at(path, 0, 0, format!("cannot list directory: {e}")))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && is_config_file(p))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Parses one native document. An empty file is an empty document.
+pub fn parse_document(file: &Path, text: &str) -> Result<Document, Problem> {
+    if text.trim().is_empty() {
+        return Ok(Document {
+            source: file.to_path_buf(),
+            ..Document::default()
+        });
+    }
+    match serde_saphyr::from_str::<Document>(text) {
+        Ok(mut doc) => {
+            doc.source = file.to_path_buf();
+            Ok(doc)
+        }
+        Err(e) => {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            Err(Problem::at(file, line, column, first_line(&e.to_string())))
+        }
+    }
+}
+
+/// saphyr's messages carry `error: line X column Y:` and a source snippet; the position is
+/// already in our prefix, so keep only the message itself.
+fn first_line(msg: &str) -> String {
+    let mut line = msg.lines().next().unwrap_or(msg).trim();
+    line = line.strip_prefix("error: ").unwrap_or(line);
+    if let Some(rest) = line.strip_prefix("line ") {
+        if let Some(i) = rest.find(": ") {
+            line = &rest[i + 2..];
+        }
+    }
+    line.to_owned()
+}
+
+#[cfg(test)]
+mod tests;
