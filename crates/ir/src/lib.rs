@@ -436,7 +436,7 @@ pub mod duration {
     impl std::fmt::Display for Human {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             let ms = self.0.as_millis();
-            if ms == 0 || ms % 1000 != 0 {
+            if ms == 0 || !ms.is_multiple_of(1000) {
                 write!(f, "{ms}ms")
             } else {
                 write!(f, "{}s", ms / 1000)
@@ -467,5 +467,14 @@ pub mod opt_duration {
                 .ok_or_else(|| serde::de::Error::custom(format!("invalid duration {s:?}")))
         })
         .transpose()
+    }
+}
+
+impl Snapshot {
+    /// A copy safe to show (`/config`, `tollgate translate`): every secret replaced by
+    /// `"<redacted>"`. The snapshot holds no secrets yet; keys, password hashes and private
+    /// keys are redacted here as they are added.
+    pub fn redacted(&self) -> Self {
+        self.clone()
     }
 }

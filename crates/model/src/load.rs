@@ -164,10 +164,10 @@ pub fn parse_document(file: &Path, text: &str) -> Result<Document, Problem> {
 fn first_line(msg: &str) -> String {
     let mut line = msg.lines().next().unwrap_or(msg).trim();
     line = line.strip_prefix("error: ").unwrap_or(line);
-    if let Some(rest) = line.strip_prefix("line ") {
-        if let Some(i) = rest.find(": ") {
-            line = &rest[i + 2..];
-        }
+    if let Some(rest) = line.strip_prefix("line ")
+        && let Some(i) = rest.find(": ")
+    {
+        line = &rest[i + 2..];
     }
     line.to_owned()
 }

@@ -1,1 +1,265 @@
-//! placeholder
+//! Real backends and helpers for Tollgate's tests, demos and benchmarks.
+//!
+//! [`Backend`] is a small HTTP/1.1 + h2c server on a real socket. By default it answers
+//! every request with a JSON echo of what it received (method, path, query, headers, body
+//! size, its own name), which is what routing tests assert on. A few paths change that:
+//!
+//! - `/status/<code>`: answers with that status.
+//! - `/delay/<ms>`: waits before answering.
+//! - `/bytes/<n>`: answers `n` bytes of `x`.
+//! - `/stream/<n>`: answers `n` chunks of `chunk\n`, 50 ms apart.
+//!
+//! The health path (`/healthz`) answers 200 or 503 as set with [`Backend::set_healthy`].
+
+pub mod client;
+pub mod process;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Shared state of a running backend.
+#[derive(Debug)]
+pub struct BackendState {
+    name: String,
+    healthy: AtomicBool,
+    requests: AtomicU64,
+    fixed_body: Option<Bytes>,
+}
+
+/// A running backend. Dropping it stops the server.
+#[derive(Debug)]
+pub struct Backend {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    state: Arc<BackendState>,
+    stop: watch::Sender<bool>,
+}
+
+impl Backend {
+    /// Starts an echo backend on 127.0.0.1 with an OS-chosen port.
+    pub async fn start(name: &str) -> std::io::Result<Self> {
+        Self::start_on(
+            "127.0.0.1:0".parse().map_err(std::io::Error::other)?,
+            name,
+            None,
+        )
+        .await
+    }
+
+    /// Starts a backend on `addr`; with `fixed_body`, every non-special path answers it
+    /// (for benchmarks).
+    pub async fn start_on(
+        addr: SocketAddr,
+        name: &str,
+        fixed_body: Option<Bytes>,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(BackendState {
+            name: name.to_owned(),
+            healthy: AtomicBool::new(true),
+            requests: AtomicU64::new(0),
+            fixed_body,
+        });
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(serve(listener, state.clone(), stopped));
+        Ok(Self { addr, state, stop })
+    }
+
+    /// Requests received so far (health probes excluded).
+    pub fn requests(&self) -> u64 {
+        self.state.requests.load(Ordering::Relaxed)
+    }
+
+    /// What `/healthz` answers: 200 when true, 503 when false.
+    pub fn set_healthy(&self, healthy: bool) {
+        self.state.healthy.store(healthy, Ordering::Relaxed);
+    }
+
+    /// `ip:port` as a string, for configs.
+    pub fn endpoint(&self) -> String {
+        self.addr.to_string()
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn serve(
+    listener: TcpListener,
+    state: Arc<BackendState>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stopped.changed() => return,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| handle(state.clone(), req));
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+            tokio::select! {
+                _ = conn => {}
+                _ = stopped.changed() => {}
+            }
+        });
+    }
+}
+
+type Body = BoxBody<Bytes, Infallible>;
+
+fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).boxed()
+}
+
+async fn handle(
+    state: Arc<BackendState>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let path = req.uri().path().to_owned();
+    if path == "/healthz" {
+        let ok = state.healthy.load(Ordering::Relaxed);
+        let status = if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        return Ok(with_status(
+            status,
+            full(if ok { "ok" } else { "unhealthy" }),
+        ));
+    }
+    state.requests.fetch_add(1, Ordering::Relaxed);
+    if let Some(body) = &state.fixed_body
+        && !path.starts_with("/status/")
+        && !path.starts_with("/delay/")
+    {
+        let mut res = Response::new(full(body.clone()));
+        res.headers_mut()
+            .insert("content-type", http::HeaderValue::from_static("text/plain"));
+        return Ok(res);
+    }
+    if let Some(n) = path
+        .strip_prefix("/status/")
+        .and_then(|s| s.parse::<u16>().ok())
+    {
+        let status = StatusCode::from_u16(n).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return Ok(with_status(
+            status,
+            full(format!("status {n} from {}", state.name)),
+        ));
+    }
+    if let Some(ms) = path
+        .strip_prefix("/delay/")
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if let Some(n) = path
+        .strip_prefix("/bytes/")
+        .and_then(|s| s.parse::<usize>().ok())
+    {
+        return Ok(Response::new(full(vec![b'x'; n])));
+    }
+    if let Some(n) = path
+        .strip_prefix("/stream/")
+        .and_then(|s| s.parse::<usize>().ok())
+    {
+        let stream = futures_stream(n);
+        return Ok(Response::new(BodyExt::boxed(StreamBody::new(stream))));
+    }
+    Ok(echo(&state, req).await)
+}
+
+fn futures_stream(
+    n: usize,
+) -> impl futures_core::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send + 'static {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        for _ in 0..n {
+            if tx
+                .send(Ok(Frame::data(Bytes::from_static(b"chunk\n"))))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    tokio_stream_from(rx)
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_core::Stream<Item = T> + Send + 'static {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+fn with_status(status: StatusCode, body: Body) -> Response<Body> {
+    let mut res = Response::new(body);
+    *res.status_mut() = status;
+    res
+}
+
+async fn echo(state: &BackendState, req: Request<Incoming>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let mut headers = serde_json::Map::new();
+    for (name, value) in &parts.headers {
+        let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        match headers.get_mut(name.as_str()) {
+            Some(serde_json::Value::Array(a)) => a.push(v.into()),
+            _ => {
+                headers.insert(
+                    name.as_str().to_owned(),
+                    serde_json::Value::Array(vec![v.into()]),
+                );
+            }
+        }
+    }
+    let json = serde_json::json!({
+        "backend": state.name,
+        "method": parts.method.as_str(),
+        "path": parts.uri.path(),
+        "query": parts.uri.query(),
+        "version": format!("{:?}", parts.version),
+        "authority": parts.uri.authority().map(|a| a.as_str()),
+        "headers": headers,
+        "body_len": body.len(),
+        "body": String::from_utf8_lossy(&body),
+    });
+    let mut res = Response::new(full(json.to_string()));
+    res.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
+    res.headers_mut().insert(
+        "x-backend",
+        http::HeaderValue::from_str(&state.name).unwrap_or(http::HeaderValue::from_static("?")),
+    );
+    res
+}

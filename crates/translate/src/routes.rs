@@ -1,0 +1,190 @@
+//! Routes: conditions, filters and the action of each, plus where each one attaches.
+//! Ordering routes inside a virtual host is [`precedence`]'s job; grouping them by
+//! listener and host is the listeners module's.
+
+use std::collections::BTreeSet;
+
+use tollgate_ir as ir;
+use tollgate_model::Spanned;
+use tollgate_model::native::Route;
+
+use crate::merge::Merged;
+use crate::problems::{At, Problems, Scope, list_names};
+use crate::syntax;
+
+mod filters;
+mod matches;
+pub(crate) mod precedence;
+
+use precedence::Precedence;
+
+/// The names routes may refer to. A name counts even when its definition has problems of
+/// its own, so one typo is not reported again at every reference.
+pub(crate) struct Known<'a> {
+    pub(crate) listeners: BTreeSet<&'a str>,
+    pub(crate) services: BTreeSet<&'a str>,
+}
+
+impl<'a> Known<'a> {
+    pub(crate) fn new(merged: &Merged<'a>) -> Self {
+        Self {
+            listeners: merged
+                .listeners
+                .iter()
+                .map(|l| l.item.name.value.as_str())
+                .collect(),
+            services: merged
+                .services
+                .iter()
+                .map(|s| s.item.name.value.as_str())
+                .collect(),
+        }
+    }
+
+    /// Reports `service` if no service has that name; `what` prefixes the message.
+    fn check_service(&self, what: &str, service: &Spanned<String>, cx: &mut Scope<'_, '_>) {
+        if !self.services.contains(service.value.as_str()) {
+            cx.push(
+                cx.pos_of(service),
+                format_args!(
+                    "{what}unknown service {:?} (defined services: {})",
+                    service.value,
+                    list_names(self.services.iter().copied())
+                ),
+            );
+        }
+    }
+}
+
+/// A translated route and where it attaches.
+pub(crate) struct Routed {
+    /// Listener names; `None` means every listener.
+    pub(crate) listeners: Option<Vec<String>>,
+    /// Host patterns, lower case, without repeats; `*` is any host.
+    pub(crate) hosts: Vec<String>,
+    /// Where the route goes among the routes of a virtual host.
+    pub(crate) precedence: Precedence,
+    /// The route itself.
+    pub(crate) route: ir::Route,
+}
+
+/// Every route, in configuration order (which is the last precedence tie-break).
+pub(crate) fn translate(
+    routes: &[At<'_, Route>],
+    known: &Known<'_>,
+    p: &mut Problems<'_>,
+) -> Vec<Routed> {
+    routes
+        .iter()
+        .enumerate()
+        .map(|(order, at)| route(*at, order, known, p))
+        .collect()
+}
+
+fn route(at: At<'_, Route>, order: usize, known: &Known<'_>, p: &mut Problems<'_>) -> Routed {
+    let r = at.item;
+    let mut cx = Scope::new("route", &r.name, at.doc, p);
+    let listeners = listeners(r, known, &mut cx);
+    let hosts = hosts(r, &mut cx);
+    let matches = matches::translate(&r.matches, &mut cx);
+    let filters = filters::translate(&r.filters, &matches.path, known, &mut cx);
+    let action = match filters.redirect {
+        Some((pos, redirect)) => {
+            if !r.backends.is_empty() {
+                cx.push(
+                    pos,
+                    "a redirect answers the request itself, so the route cannot also have backends; remove one of them",
+                );
+            }
+            ir::Action::Redirect(redirect)
+        }
+        None => forward(r, known, &mut cx),
+    };
+    let timeout = match r.timeout {
+        Some(t) if t.0.is_zero() => {
+            cx.here("timeout must be greater than 0; remove it to use the service's");
+            None
+        }
+        t => t.map(|t| t.0),
+    };
+    let precedence = Precedence::of(&matches, order);
+    Routed {
+        listeners,
+        hosts,
+        precedence,
+        route: ir::Route {
+            name: format!("route/{}", r.name.value),
+            matches,
+            filters: filters.filters,
+            action,
+            timeout,
+        },
+    }
+}
+
+fn listeners(r: &Route, known: &Known<'_>, cx: &mut Scope<'_, '_>) -> Option<Vec<String>> {
+    let list = r.listeners.as_ref()?;
+    if list.is_empty() {
+        cx.here("listeners is empty; remove it to serve the route on every listener");
+    }
+    for l in list {
+        if !known.listeners.contains(l.value.as_str()) {
+            cx.push(
+                cx.pos_of(l),
+                format_args!(
+                    "unknown listener {:?} (defined listeners: {})",
+                    l.value,
+                    list_names(known.listeners.iter().copied())
+                ),
+            );
+        }
+    }
+    Some(list.iter().map(|l| l.value.clone()).collect())
+}
+
+/// Host patterns; none given means any host (`*`).
+fn hosts(r: &Route, cx: &mut Scope<'_, '_>) -> Vec<String> {
+    let Some(list) = &r.hosts else {
+        return vec!["*".to_owned()];
+    };
+    if list.is_empty() {
+        cx.here("hosts is empty; remove it to match any host");
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for h in list {
+        match syntax::host_pattern(&h.value) {
+            // `Api.example.com` and `api.example.com` are one host: keep it once so the
+            // route is not listed twice in one virtual host.
+            Ok(host) if out.contains(&host) => {}
+            Ok(host) => out.push(host),
+            Err(e) => cx.push(cx.pos_of(h), e),
+        }
+    }
+    out
+}
+
+/// Forward to the backends. If every weight is zero the route still exists but answers
+/// 500, as Gateway API specifies for a rule whose backends all have weight 0.
+fn forward(r: &Route, known: &Known<'_>, cx: &mut Scope<'_, '_>) -> ir::Action {
+    if r.backends.is_empty() {
+        cx.here("no backends; add `backends: [{ service: NAME }]` or a redirect");
+    }
+    let backends: Vec<ir::WeightedBackend> = r
+        .backends
+        .iter()
+        .map(|b| {
+            known.check_service("", &b.service, cx);
+            ir::WeightedBackend {
+                service: b.service.value.clone(),
+                weight: b.weight.unwrap_or(1),
+            }
+        })
+        .collect();
+    if !backends.is_empty() && backends.iter().all(|b| b.weight == 0) {
+        return ir::Action::Respond(ir::DirectResponse {
+            status: 500,
+            body: "no backend with a non-zero weight".to_owned(),
+        });
+    }
+    ir::Action::Forward(backends)
+}
