@@ -1,1 +1,222 @@
-//! placeholder
+//! The Tollgate data plane.
+//!
+//! [`Gateway`] owns the listeners and the current [`Runtime`]. Feed it `ir::Snapshot`s with
+//! [`Gateway::apply`]: each is compiled first and swapped in atomically only if it
+//! compiles and every new listener binds; otherwise the last good configuration keeps
+//! serving. Requests load the runtime once and see one version from start to end.
+//!
+//! This crate depends on the IR only, never on the translator or Kubernetes.
+
+mod access_log;
+mod admin;
+mod body;
+pub mod error;
+mod forward;
+mod handler;
+mod headers;
+pub mod metrics;
+mod router;
+mod runtime;
+mod server;
+mod shared;
+mod upstream;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tollgate_ir as ir;
+
+pub use body::{BodyError, OnDone, ProxyBody};
+pub use runtime::{CompileError, Runtime};
+
+use crate::metrics::Metrics;
+use crate::server::RunningListener;
+use crate::shared::Shared;
+
+/// Why a snapshot was not applied. The previous configuration is still serving.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApplyError {
+    /// The snapshot did not compile.
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    /// A new listener could not be bound.
+    #[error("listener {name:?}: cannot bind {address}: {source}")]
+    Bind {
+        /// Listener name.
+        name: String,
+        /// Address.
+        address: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A running gateway.
+pub struct Gateway {
+    shared: Arc<Shared>,
+    listeners: tokio::sync::Mutex<HashMap<String, RunningListener>>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Default for Gateway {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Gateway {
+    /// A gateway with no configuration yet (`/readyz` answers 503 until the first apply).
+    pub fn new() -> Self {
+        let metrics = Arc::new(Metrics::default());
+        let empty = runtime::compile(ir::Snapshot::default(), None, &metrics, 0)
+            .unwrap_or_else(|_| unreachable_empty());
+        Self {
+            shared: Arc::new(Shared::new(empty, metrics)),
+            listeners: tokio::sync::Mutex::new(HashMap::new()),
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        }
+    }
+
+    /// Compiles and applies a snapshot; returns the new version. Must be called within a
+    /// tokio runtime (the data-plane one: accept loops are spawned on it).
+    pub async fn apply(&self, snapshot: ir::Snapshot) -> Result<u64, ApplyError> {
+        // Serialised: two reloads must not interleave their listener changes.
+        let mut running = self.listeners.lock().await;
+        let current = self.shared.store.load_full();
+        let version = current.version + 1;
+        let rt = runtime::compile(snapshot, Some(&current), &self.shared.metrics, version)?;
+
+        // Bind every new or moved listener before anything changes.
+        let mut fresh = Vec::new();
+        for (name, l) in &rt.snapshot.listeners {
+            let unchanged = running.get(name).is_some_and(|r| r.configured == l.address);
+            if unchanged {
+                continue;
+            }
+            let socket = server::bind(l.address).map_err(|source| ApplyError::Bind {
+                name: name.clone(),
+                address: l.address,
+                source,
+            })?;
+            fresh.push((name.clone(), l.address, socket));
+        }
+        let wanted: Vec<String> = rt.snapshot.listeners.keys().cloned().collect();
+        self.shared.store.store(Arc::new(rt));
+        self.shared
+            .metrics
+            .config_version
+            .store(version, Ordering::Relaxed);
+
+        for (name, configured, socket) in fresh {
+            let bound = socket.local_addr().unwrap_or(configured);
+            let stop = self.shutdown.child_token();
+            if let Err(e) = server::spawn_accept(
+                self.shared.clone(),
+                name.as_str().into(),
+                socket,
+                stop.clone(),
+                self.tracker.clone(),
+            ) {
+                tracing::error!(listener = %name, "cannot start accepting: {e}");
+                continue;
+            }
+            tracing::info!(listener = %name, address = %bound, "listener bound");
+            if let Some(old) = running.insert(
+                name,
+                RunningListener {
+                    configured,
+                    bound,
+                    stop,
+                },
+            ) {
+                old.stop.cancel();
+            }
+        }
+        running.retain(|name, l| {
+            let keep = wanted.contains(name);
+            if !keep {
+                tracing::info!(listener = %name, "listener removed");
+                l.stop.cancel();
+            }
+            keep
+        });
+        Ok(version)
+    }
+
+    /// Counts a configuration that was refused before reaching [`Gateway::apply`] (for
+    /// example one that did not parse).
+    pub fn reload_failed(&self) {
+        self.shared
+            .metrics
+            .reloads_failed
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a successful reload.
+    pub fn reload_ok(&self) {
+        self.shared
+            .metrics
+            .reloads_ok
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Bound addresses by listener name (useful when the configuration says port 0).
+    pub async fn listener_addrs(&self) -> BTreeMap<String, SocketAddr> {
+        self.listeners
+            .lock()
+            .await
+            .iter()
+            .map(|(k, v)| (k.clone(), v.bound))
+            .collect()
+    }
+
+    /// The version being served (0 before the first apply).
+    pub fn version(&self) -> u64 {
+        self.shared.store.load().version
+    }
+
+    /// Process metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// Starts the admin listener on its own thread; returns the bound address.
+    pub fn start_admin(&self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        admin::start(self.shared.clone(), addr)
+    }
+
+    /// Graceful stop: report not-ready for `delay` while still serving (so load balancers
+    /// stop sending), then stop accepting and give in-flight requests `grace` to finish.
+    /// Returns true when everything finished within the grace period.
+    pub async fn shutdown(&self, delay: Duration, grace: Duration) -> bool {
+        self.shared.ready.store(false, Ordering::Release);
+        tokio::time::sleep(delay).await;
+        self.shutdown.cancel();
+        self.tracker.close();
+        tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_ok()
+    }
+
+    /// The configured shutdown delay and grace of the running configuration.
+    pub fn shutdown_timing(&self) -> (Duration, Duration) {
+        let rt = self.shared.store.load();
+        (
+            rt.snapshot.server.shutdown_delay,
+            rt.snapshot.server.shutdown_grace,
+        )
+    }
+}
+
+/// Compiling the empty snapshot cannot fail; this keeps `new` free of `unwrap`.
+fn unreachable_empty() -> Runtime {
+    unreachable!("the empty snapshot always compiles")
+}

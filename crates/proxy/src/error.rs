@@ -1,0 +1,184 @@
+//! Every error the gateway answers, and the one place that turns them into responses.
+//!
+//! All gateway-made errors share one JSON shape, `{"message": "...", "request_id": "..."}`,
+//! with `content-type: application/json`. Internal details (socket errors, hyper errors)
+//! are logged, not shown.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+
+use crate::body::ProxyBody;
+
+/// Who failed, for logs and passive health: the client, the upstream, or us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorSource {
+    /// The client sent something we refuse.
+    Downstream,
+    /// The upstream failed.
+    Upstream,
+    /// The gateway itself (no route, limits).
+    Gateway,
+}
+
+/// An error answered by the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProxyError {
+    /// No route matched the request.
+    #[error("no route matched")]
+    NoRoute,
+    /// The request is malformed; the text says how.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The client body stalled.
+    #[error("timed out reading the request body")]
+    ClientBodyTimeout,
+    /// An `Expect` other than `100-continue`.
+    #[error("unsupported Expect header")]
+    ExpectationFailed,
+    /// The route has no usable backend (all weights zero, or none defined).
+    #[error("no backend available for this route")]
+    NoBackend,
+    /// Every endpoint is at its connection limit.
+    #[error("upstream connection limit reached")]
+    CircuitOpen,
+    /// The retry budget or endpoints are exhausted and the last attempt could not connect.
+    #[error("upstream connect failed")]
+    UpstreamConnect,
+    /// The upstream closed or reset the connection before answering.
+    #[error("upstream connection reset")]
+    UpstreamReset,
+    /// The upstream sent something that is not HTTP.
+    #[error("invalid upstream response")]
+    UpstreamProtocol,
+    /// The upstream did not answer in time.
+    #[error("upstream request timed out")]
+    UpstreamTimeout,
+    /// Too many client connections.
+    #[error("too many connections")]
+    Overloaded,
+    /// A direct response configured on the route (status, message).
+    #[error("{1}")]
+    Direct(u16, String),
+}
+
+impl ProxyError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::ExpectationFailed => StatusCode::EXPECTATION_FAILED,
+            Self::NoBackend => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::CircuitOpen | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UpstreamConnect | Self::UpstreamReset | Self::UpstreamProtocol => {
+                StatusCode::BAD_GATEWAY
+            }
+            Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::Direct(s, _) => {
+                StatusCode::from_u16(*s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+        }
+    }
+
+    /// Who failed.
+    pub fn source(&self) -> ErrorSource {
+        match self {
+            Self::BadRequest(_) | Self::ClientBodyTimeout | Self::ExpectationFailed => {
+                ErrorSource::Downstream
+            }
+            Self::CircuitOpen
+            | Self::UpstreamConnect
+            | Self::UpstreamReset
+            | Self::UpstreamProtocol
+            | Self::UpstreamTimeout => ErrorSource::Upstream,
+            Self::NoRoute | Self::NoBackend | Self::Overloaded | Self::Direct(..) => {
+                ErrorSource::Gateway
+            }
+        }
+    }
+
+    /// A short label for metrics (`tollgate_upstream_errors_total{kind}`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NoRoute => "no_route",
+            Self::BadRequest(_) => "bad_request",
+            Self::ClientBodyTimeout => "client_body_timeout",
+            Self::ExpectationFailed => "expectation_failed",
+            Self::NoBackend => "no_backend",
+            Self::CircuitOpen => "circuit_open",
+            Self::UpstreamConnect => "connect",
+            Self::UpstreamReset => "reset",
+            Self::UpstreamProtocol => "protocol",
+            Self::UpstreamTimeout => "timeout",
+            Self::Overloaded => "overloaded",
+            Self::Direct(..) => "direct",
+        }
+    }
+
+    /// The response for this error.
+    pub fn to_response(&self, request_id: &str) -> Response<ProxyBody> {
+        error_response(self.status(), &self.to_string(), request_id)
+    }
+}
+
+/// The one JSON error body.
+pub fn error_body(message: &str, request_id: &str) -> Bytes {
+    let body = serde_json::json!({ "message": message, "request_id": request_id });
+    Bytes::from(body.to_string())
+}
+
+/// A complete error response in the one shape.
+pub fn error_response(status: StatusCode, message: &str, request_id: &str) -> Response<ProxyBody> {
+    let mut res = Response::new(ProxyBody::full(error_body(message, request_id)));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+/// The raw HTTP/1.1 bytes of an error answer, for errors found before hyper sees a
+/// request (framing violations, connection limits). Always closes the connection.
+pub fn raw_error_response(status: u16, message: &str, request_id: &str) -> Bytes {
+    let body = error_body(message, request_id);
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-request-id: {request_id}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut out = Vec::with_capacity(head.len() + body.len());
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(&body);
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        assert_eq!(ProxyError::NoRoute.status(), 404);
+        assert_eq!(ProxyError::UpstreamTimeout.status(), 504);
+        assert_eq!(ProxyError::CircuitOpen.status(), 503);
+        assert_eq!(ProxyError::UpstreamConnect.status(), 502);
+        assert_eq!(ProxyError::Direct(418, "teapot".into()).status(), 418);
+    }
+
+    #[test]
+    fn raw_response_is_valid_http() {
+        let raw = raw_error_response(431, "request header fields too large", "abc");
+        let text = String::from_utf8(raw.to_vec()).expect("utf8");
+        assert!(text.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+        let (head, body) = text.split_once("\r\n\r\n").expect("head");
+        assert!(head.contains(&format!("content-length: {}", body.len())));
+        let v: serde_json::Value = serde_json::from_str(body).expect("json");
+        assert_eq!(v["request_id"], "abc");
+    }
+}

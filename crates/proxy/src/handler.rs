@@ -1,0 +1,356 @@
+//! The request lifecycle, in one place and in a fixed order (docs/request-lifecycle.md):
+//!
+//! 1. request id (keep a valid incoming one or make one)
+//! 2. host and path normalisation, then route match (the normalised path is what later
+//!    phases see and what is forwarded, so a path-scoped policy cannot be bypassed by
+//!    spelling the path differently)
+//! 3. rewrite phase: redirect or direct answer, request header changes, URL rewrite
+//! 4. (access and rate-limit phases: later issues)
+//! 5. upstream: backend by weight, endpoint by balancer, pooled connection, timeouts,
+//!    retries, mirrors
+//! 6. response phase: hop-by-hop removal, response header changes, `x-request-id`
+//! 7. log phase: metrics, access log line
+//!
+//! Every error from any phase becomes one JSON response through [`ProxyError`].
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
+use hyper::body::Incoming;
+use tollgate_ir as ir;
+
+use crate::body::ProxyBody;
+use crate::error::{ProxyError, error_response};
+use crate::forward::{self, Outgoing};
+use crate::headers::{self, X_REQUEST_ID};
+use crate::router::Route;
+use crate::runtime::Runtime;
+use crate::shared::Shared;
+
+/// What a request knows about its connection.
+pub(crate) struct ConnInfo {
+    pub(crate) peer: SocketAddr,
+    pub(crate) listener: Arc<str>,
+    pub(crate) scheme: &'static str,
+}
+
+/// Facts gathered for the log phase.
+struct LogFacts {
+    route: Option<Arc<Route>>,
+    upstream: Option<Arc<str>>,
+}
+
+/// Serves one request. Never fails: errors are answered.
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    conn: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let start = Instant::now();
+    // One load per request: this request sees one configuration from start to end.
+    let rt = shared.store.load_full();
+    let request_id = shared.ids.for_request(req.headers());
+    let method = req.method().clone();
+    let log_path = shared
+        .access_log_on(&rt)
+        .then(|| req.uri().path().to_owned());
+    let mut facts = LogFacts {
+        route: None,
+        upstream: None,
+    };
+    let mut res = match process(&shared, &rt, &conn, req, &request_id, &mut facts).await {
+        Ok(res) => res,
+        Err(e) => error_reply(&shared, &e, &request_id),
+    };
+    res.headers_mut().insert(X_REQUEST_ID, request_id.clone());
+    let status = res.status().as_u16();
+    match &facts.route {
+        Some(r) => r.stats.record(status, start.elapsed()),
+        None => shared.no_route.record(status, start.elapsed()),
+    }
+    if let Some(path) = log_path {
+        attach_log(
+            &shared,
+            &conn,
+            &mut res,
+            start,
+            method,
+            path,
+            &request_id,
+            facts,
+        );
+    }
+    res
+}
+
+fn error_reply(shared: &Shared, e: &ProxyError, request_id: &HeaderValue) -> Response<ProxyBody> {
+    let id = request_id.to_str().unwrap_or("");
+    if e.source() == crate::error::ErrorSource::Downstream {
+        shared.metrics.rejected(e.status().as_u16());
+    }
+    e.to_response(id)
+}
+
+async fn process(
+    shared: &Arc<Shared>,
+    rt: &Runtime,
+    conn: &ConnInfo,
+    req: Request<Incoming>,
+    request_id: &HeaderValue,
+    facts: &mut LogFacts,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let (mut parts, body) = req.into_parts();
+    // The authority of an absolute-form or HTTP/2 target wins over Host (RFC 9112 §3.2.2).
+    let authority: Option<HeaderValue> = match parts.uri.authority() {
+        Some(a) => HeaderValue::from_str(a.as_str()).ok(),
+        None => parts.headers.get(header::HOST).cloned(),
+    };
+    if authority.is_none() && parts.version == Version::HTTP_11 {
+        return Err(ProxyError::BadRequest("missing Host header".into()));
+    }
+    let host = authority
+        .as_ref()
+        .and_then(|a| a.to_str().ok())
+        .map(headers::route_host)
+        .unwrap_or(Cow::Borrowed(""));
+    let path = tollgate_wire::normalize_path(parts.uri.path())
+        .map_err(|e| ProxyError::BadRequest(format!("invalid request path: {e}")))?;
+    let query = parts.uri.query();
+    let table = rt.tables.get(&*conn.listener).ok_or(ProxyError::NoRoute)?;
+    let route = table
+        .find(&host, &parts.method, &path, query, &parts.headers)
+        .ok_or(ProxyError::NoRoute)?
+        .clone();
+    facts.route = Some(route.clone());
+
+    // Rewrite phase.
+    let backends = match &route.action {
+        ir::Action::Redirect(r) => {
+            return Ok(redirect(
+                r,
+                conn,
+                &host,
+                authority.as_ref(),
+                &route,
+                &path,
+                query,
+            ));
+        }
+        ir::Action::Respond(d) => return Ok(direct(d, request_id)),
+        ir::Action::Forward(_) => &route.backends,
+    };
+    if let Some(ops) = &route.request_headers {
+        ops.apply(&mut parts.headers);
+    }
+    let mut upstream_host = authority.clone();
+    let mut upstream_path: Cow<'_, str> = path.clone();
+    if let Some(rw) = &route.url_rewrite {
+        if let Some(h) = &rw.hostname {
+            upstream_host = HeaderValue::from_str(h).ok();
+        }
+        if let Some(p) = &rw.path {
+            upstream_path = Cow::Owned(rewrite_path(p, route.matched_prefix(), &path));
+        }
+    }
+
+    // Upstream phase.
+    let client_ip = headers::client_ip(conn.peer.ip(), &parts.headers, &rt.trusted);
+    let peer_trusted = headers::is_trusted(conn.peer.ip(), &rt.trusted);
+    headers::set_forwarded(
+        &mut parts.headers,
+        conn.peer.ip(),
+        peer_trusted,
+        conn.scheme,
+        authority.as_ref(),
+    );
+    let hop = tollgate_wire::strip_hop_by_hop(&mut parts.headers);
+    if let Some(expect) = parts.headers.remove(header::EXPECT) {
+        // hyper's server sends `100 Continue` itself when the body is first read, so the
+        // expectation must not travel upstream (the upstream's 100 would be lost).
+        if !expect.as_bytes().eq_ignore_ascii_case(b"100-continue") {
+            return Err(ProxyError::ExpectationFailed);
+        }
+    }
+    parts.headers.insert(X_REQUEST_ID, request_id.clone());
+    let path_and_query = match query {
+        Some(q) => format!("{upstream_path}?{q}"),
+        None => upstream_path.into_owned(),
+    };
+    let out = Outgoing {
+        method: parts.method,
+        path_and_query,
+        host: upstream_host,
+        headers: parts.headers,
+        te_trailers: hop.te_trailers,
+        client_ip,
+        body,
+    };
+    let (mut res, upstream) = forward::forward(shared, &route, backends, out).await?;
+    facts.upstream = Some(upstream);
+
+    // Response phase.
+    tollgate_wire::strip_hop_by_hop(res.headers_mut());
+    if let Some(ops) = &route.response_headers {
+        ops.apply(res.headers_mut());
+    }
+    Ok(res)
+}
+
+/// Gateway API path rewrite: a full replacement, or the route's matched prefix replaced.
+pub(crate) fn rewrite_path(
+    rw: &ir::PathRewrite,
+    matched_prefix: Option<&str>,
+    path: &str,
+) -> String {
+    match rw {
+        ir::PathRewrite::Full(p) => p.clone(),
+        ir::PathRewrite::Prefix(replacement) => {
+            let prefix = matched_prefix.unwrap_or("");
+            let rest = path.get(prefix.len()..).unwrap_or("");
+            let replacement = replacement.trim_end_matches('/');
+            let joined = if rest.is_empty() || rest.starts_with('/') {
+                format!("{replacement}{rest}")
+            } else {
+                format!("{replacement}/{rest}")
+            };
+            if joined.is_empty() {
+                "/".to_owned()
+            } else {
+                joined
+            }
+        }
+    }
+}
+
+fn redirect(
+    r: &ir::Redirect,
+    conn: &ConnInfo,
+    host: &str,
+    authority: Option<&HeaderValue>,
+    route: &Route,
+    path: &str,
+    query: Option<&str>,
+) -> Response<ProxyBody> {
+    let scheme = r.scheme.as_deref().unwrap_or(conn.scheme);
+    let hostname = r.hostname.as_deref().unwrap_or(host);
+    let request_port = authority
+        .and_then(|a| a.to_str().ok())
+        .and_then(|a| a.rsplit_once(':'))
+        .and_then(|(_, p)| p.parse::<u16>().ok());
+    // A changed scheme without an explicit port means that scheme's default port.
+    let port = match (r.port, &r.scheme) {
+        (Some(p), _) => Some(p),
+        (None, Some(_)) => None,
+        (None, None) => request_port,
+    };
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    let mut location = format!("{scheme}://{hostname}");
+    if let Some(p) = port.filter(|p| *p != default_port) {
+        location.push_str(&format!(":{p}"));
+    }
+    match &r.path {
+        Some(rw) => location.push_str(&rewrite_path(rw, route.matched_prefix(), path)),
+        None => location.push_str(path),
+    }
+    if let Some(q) = query {
+        location.push('?');
+        location.push_str(q);
+    }
+    let mut res = Response::new(ProxyBody::empty());
+    *res.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::FOUND);
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+fn direct(d: &ir::DirectResponse, request_id: &HeaderValue) -> Response<ProxyBody> {
+    let status = StatusCode::from_u16(d.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_client_error() || status.is_server_error() {
+        return error_response(status, &d.body, request_id.to_str().unwrap_or(""));
+    }
+    let mut res = Response::new(ProxyBody::full(d.body.clone().into()));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attach_log(
+    shared: &Arc<Shared>,
+    conn: &ConnInfo,
+    res: &mut Response<ProxyBody>,
+    start: Instant,
+    method: http::Method,
+    path: String,
+    request_id: &HeaderValue,
+    facts: LogFacts,
+) {
+    let log = shared.log.clone();
+    let status = res.status().as_u16();
+    let request_id = request_id.to_str().unwrap_or("").to_owned();
+    let peer = conn.peer;
+    let listener = conn.listener.clone();
+    let route = facts.route.map(|r| r.name.clone());
+    let upstream = facts.upstream;
+    res.body_mut().on_done(Box::new(move |bytes, complete| {
+        let line = serde_json::json!({
+            "ts_ms": crate::access_log::unix_ms() as u64,
+            "request_id": request_id,
+            "client": peer.to_string(),
+            "listener": &*listener,
+            "method": method.as_str(),
+            "path": path,
+            "route": route.as_deref(),
+            "upstream": upstream.as_deref(),
+            "status": status,
+            "duration_ms": start.elapsed().as_secs_f64() * 1000.0,
+            "bytes": bytes,
+            "complete": complete,
+        });
+        log.write(line.to_string());
+    }));
+}
+
+/// Parses a URI for an upstream request.
+pub(crate) fn upstream_uri(
+    h2: bool,
+    host: Option<&HeaderValue>,
+    path_and_query: &str,
+) -> Result<Uri, ProxyError> {
+    let bad = || ProxyError::BadRequest("invalid request target".into());
+    if h2 {
+        let authority = host.and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+        format!("http://{authority}{path_and_query}")
+            .parse()
+            .map_err(|_| bad())
+    } else {
+        path_and_query.parse().map_err(|_| bad())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_rewrites_follow_gateway_api() {
+        let p = |r: &str, prefix: &str, path: &str| {
+            rewrite_path(&ir::PathRewrite::Prefix(r.into()), Some(prefix), path)
+        };
+        assert_eq!(p("/", "/orders", "/orders/1"), "/1");
+        assert_eq!(p("/", "/orders", "/orders"), "/");
+        assert_eq!(p("/v2", "/orders", "/orders/1"), "/v2/1");
+        assert_eq!(p("/v2/", "/orders", "/orders/1"), "/v2/1");
+        assert_eq!(p("/v2", "/orders", "/orders"), "/v2");
+        assert_eq!(p("/x", "", "/a/b"), "/x/a/b");
+        let full = rewrite_path(&ir::PathRewrite::Full("/new".into()), Some("/o"), "/o/1");
+        assert_eq!(full, "/new");
+    }
+}

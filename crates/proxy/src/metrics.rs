@@ -1,0 +1,296 @@
+//! Metrics, rendered in the Prometheus text format at the admin `/metrics`.
+//!
+//! The per-request path touches only atomics owned by the matched route (found at compile
+//! time), never a lock or a label-hash lookup: a status table of a few slots and fixed
+//! histogram buckets per route. Route stats are kept by name across reloads so counters
+//! do not reset when the configuration changes.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Latency bucket upper bounds, in microseconds.
+const BUCKETS_US: [u64; 14] = [
+    500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
+    2_500_000, 5_000_000, 10_000_000,
+];
+
+/// Distinct status codes tracked per route; more than this is counted as `other`.
+const STATUS_SLOTS: usize = 12;
+
+/// Counters for one route.
+#[derive(Default)]
+pub struct RouteStats {
+    codes: [AtomicU16; STATUS_SLOTS],
+    counts: [AtomicU64; STATUS_SLOTS],
+    other: AtomicU64,
+    buckets: [AtomicU64; BUCKETS_US.len()],
+    sum_us: AtomicU64,
+    count: AtomicU64,
+}
+
+impl RouteStats {
+    /// Records one request.
+    pub fn record(&self, status: u16, elapsed: Duration) {
+        self.count_status(status);
+        let us = elapsed.as_micros() as u64;
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        if let Some(i) = BUCKETS_US.iter().position(|&b| us <= b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn count_status(&self, status: u16) {
+        for i in 0..STATUS_SLOTS {
+            let code = self.codes[i].load(Ordering::Relaxed);
+            if code == status {
+                self.counts[i].fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            if code == 0 {
+                match self.codes[i].compare_exchange(0, status, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    Ok(_) => {
+                        self.counts[i].fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    Err(now) if now == status => {
+                        self.counts[i].fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        self.other.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Process-wide metrics.
+#[derive(Default)]
+pub struct Metrics {
+    routes: Mutex<BTreeMap<Arc<str>, Arc<RouteStats>>>,
+    upstream_errors: Mutex<BTreeMap<(Arc<str>, &'static str), u64>>,
+    /// Client connections open now.
+    pub active_connections: AtomicI64,
+    /// Client connections accepted.
+    pub connections_total: AtomicU64,
+    /// Requests refused before routing (framing, limits), by status.
+    pub rejected: Mutex<BTreeMap<u16, u64>>,
+    /// Successful configuration reloads.
+    pub reloads_ok: AtomicU64,
+    /// Refused configuration reloads.
+    pub reloads_failed: AtomicU64,
+    /// Version of the configuration being served.
+    pub config_version: AtomicU64,
+}
+
+impl Metrics {
+    /// The stats of a route, created on first use and kept across reloads.
+    pub fn route(&self, name: &str) -> Arc<RouteStats> {
+        let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = routes.get(name) {
+            return s.clone();
+        }
+        let s = Arc::new(RouteStats::default());
+        routes.insert(name.into(), s.clone());
+        s
+    }
+
+    /// Counts an upstream error of a kind for a service. Errors are rare, so a lock is fine.
+    pub fn upstream_error(&self, service: &Arc<str>, kind: &'static str) {
+        let mut m = self
+            .upstream_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *m.entry((service.clone(), kind)).or_default() += 1;
+    }
+
+    /// Counts a request refused before routing.
+    pub fn rejected(&self, status: u16) {
+        let mut m = self.rejected.lock().unwrap_or_else(|e| e.into_inner());
+        *m.entry(status).or_default() += 1;
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let routes = self
+            .routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        out.push_str("# HELP tollgate_requests_total Requests by route and status.\n");
+        out.push_str("# TYPE tollgate_requests_total counter\n");
+        for (name, s) in &routes {
+            let name = escape(name);
+            for i in 0..STATUS_SLOTS {
+                let code = s.codes[i].load(Ordering::Relaxed);
+                if code != 0 {
+                    let n = s.counts[i].load(Ordering::Relaxed);
+                    let _ = writeln!(
+                        out,
+                        "tollgate_requests_total{{route=\"{name}\",status=\"{code}\"}} {n}"
+                    );
+                }
+            }
+            let other = s.other.load(Ordering::Relaxed);
+            if other > 0 {
+                let _ = writeln!(
+                    out,
+                    "tollgate_requests_total{{route=\"{name}\",status=\"other\"}} {other}"
+                );
+            }
+        }
+        out.push_str("# HELP tollgate_request_duration_seconds Time to response head, by route.\n");
+        out.push_str("# TYPE tollgate_request_duration_seconds histogram\n");
+        for (name, s) in &routes {
+            let name = escape(name);
+            let mut cumulative = 0;
+            for (i, b) in BUCKETS_US.iter().enumerate() {
+                cumulative += s.buckets[i].load(Ordering::Relaxed);
+                let le = *b as f64 / 1e6;
+                let _ = writeln!(
+                    out,
+                    "tollgate_request_duration_seconds_bucket{{route=\"{name}\",le=\"{le}\"}} {cumulative}"
+                );
+            }
+            let count = s.count.load(Ordering::Relaxed);
+            let sum = s.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "tollgate_request_duration_seconds_bucket{{route=\"{name}\",le=\"+Inf\"}} {count}"
+            );
+            let _ = writeln!(
+                out,
+                "tollgate_request_duration_seconds_sum{{route=\"{name}\"}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "tollgate_request_duration_seconds_count{{route=\"{name}\"}} {count}"
+            );
+        }
+        out.push_str(
+            "# HELP tollgate_upstream_errors_total Upstream failures by service and kind.\n",
+        );
+        out.push_str("# TYPE tollgate_upstream_errors_total counter\n");
+        for ((svc, kind), n) in self
+            .upstream_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "tollgate_upstream_errors_total{{service=\"{}\",kind=\"{kind}\"}} {n}",
+                escape(svc)
+            );
+        }
+        out.push_str(
+            "# HELP tollgate_rejected_requests_total Requests refused before routing, by status.\n",
+        );
+        out.push_str("# TYPE tollgate_rejected_requests_total counter\n");
+        for (status, n) in self
+            .rejected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "tollgate_rejected_requests_total{{status=\"{status}\"}} {n}"
+            );
+        }
+        let gauges = [
+            (
+                "tollgate_active_connections",
+                "gauge",
+                "Client connections open now.",
+                self.active_connections.load(Ordering::Relaxed).max(0) as u64,
+            ),
+            (
+                "tollgate_connections_total",
+                "counter",
+                "Client connections accepted.",
+                self.connections_total.load(Ordering::Relaxed),
+            ),
+            (
+                "tollgate_config_version",
+                "gauge",
+                "Version of the configuration being served.",
+                self.config_version.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, kind, help, v) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
+        }
+        out.push_str("# HELP tollgate_config_reloads_total Configuration reloads by result.\n");
+        out.push_str("# TYPE tollgate_config_reloads_total counter\n");
+        let _ = writeln!(
+            out,
+            "tollgate_config_reloads_total{{result=\"ok\"}} {}",
+            self.reloads_ok.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "tollgate_config_reloads_total{{result=\"failed\"}} {}",
+            self.reloads_failed.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_by_status_and_renders() {
+        let m = Metrics::default();
+        let r = m.route("route/a");
+        r.record(200, Duration::from_millis(3));
+        r.record(200, Duration::from_millis(3));
+        r.record(502, Duration::from_secs(20));
+        assert!(Arc::ptr_eq(&r, &m.route("route/a")));
+        let text = m.render();
+        assert!(
+            text.contains("tollgate_requests_total{route=\"route/a\",status=\"200\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tollgate_requests_total{route=\"route/a\",status=\"502\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "tollgate_request_duration_seconds_bucket{route=\"route/a\",le=\"0.005\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("tollgate_request_duration_seconds_count{route=\"route/a\"} 3"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn overflowing_status_slots_count_as_other() {
+        let s = RouteStats::default();
+        for code in 200..(200 + STATUS_SLOTS as u16 + 3) {
+            s.record(code, Duration::ZERO);
+        }
+        assert_eq!(s.other.load(Ordering::Relaxed), 3);
+    }
+}

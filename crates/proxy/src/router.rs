@@ -1,0 +1,378 @@
+//! Compiled route tables and request matching.
+//!
+//! The translator already sorted every virtual host's routes by precedence, so matching is
+//! "first route whose conditions hold". Host lookup: exact name, then the longest
+//! `*.suffix`, then `*`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, Method};
+use regex::Regex;
+use tollgate_ir as ir;
+
+use crate::metrics::{Metrics, RouteStats};
+use crate::upstream::Upstream;
+
+/// Upstreams by service name, for resolving route backends at compile time.
+pub(crate) type Upstreams = HashMap<String, Arc<Upstream>>;
+
+/// A listener's routing table.
+pub(crate) struct RouteTable {
+    exact: HashMap<Box<str>, usize>,
+    /// `(".example.com", vhost)`, longest suffix first.
+    wildcard: Vec<(Box<str>, usize)>,
+    any: Option<usize>,
+    vhosts: Vec<Vec<Arc<Route>>>,
+}
+
+/// A compiled route.
+pub(crate) struct Route {
+    pub(crate) name: Arc<str>,
+    path: PathMatcher,
+    methods: Vec<Method>,
+    headers: Vec<(HeaderName, ValueMatcher)>,
+    query: Vec<(String, ValueMatcher)>,
+    pub(crate) request_headers: Option<HeaderOps>,
+    pub(crate) response_headers: Option<HeaderOps>,
+    pub(crate) url_rewrite: Option<ir::UrlRewrite>,
+    /// Mirror targets and the percentage of requests each gets.
+    pub(crate) mirrors: Vec<(Arc<Upstream>, u8)>,
+    /// Weighted backends, resolved (empty unless the action is `Forward`).
+    pub(crate) backends: Vec<(Arc<Upstream>, u32)>,
+    pub(crate) action: ir::Action,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) stats: Arc<RouteStats>,
+    /// Sum of backend weights, for weighted choice.
+    pub(crate) total_weight: u64,
+}
+
+enum PathMatcher {
+    Prefix(String),
+    Exact(String),
+    Regex(Regex),
+}
+
+enum ValueMatcher {
+    Exact(String),
+    Regex(Regex),
+}
+
+/// Header changes with names and values validated at compile time.
+pub(crate) struct HeaderOps {
+    pub(crate) set: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) add: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) remove: Vec<HeaderName>,
+}
+
+impl HeaderOps {
+    fn compile(h: &ir::HeaderChanges) -> Result<Self, String> {
+        let pair = |(k, v): &(String, String)| -> Result<(HeaderName, HeaderValue), String> {
+            Ok((
+                HeaderName::from_bytes(k.as_bytes())
+                    .map_err(|_| format!("invalid header name {k:?}"))?,
+                HeaderValue::from_str(v).map_err(|_| format!("invalid header value {v:?}"))?,
+            ))
+        };
+        Ok(Self {
+            set: h.set.iter().map(pair).collect::<Result<_, _>>()?,
+            add: h.add.iter().map(pair).collect::<Result<_, _>>()?,
+            remove: h
+                .remove
+                .iter()
+                .map(|k| {
+                    HeaderName::from_bytes(k.as_bytes())
+                        .map_err(|_| format!("invalid header name {k:?}"))
+                })
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Applies remove, set, add.
+    pub(crate) fn apply(&self, headers: &mut http::HeaderMap) {
+        for k in &self.remove {
+            headers.remove(k);
+        }
+        for (k, v) in &self.set {
+            headers.insert(k.clone(), v.clone());
+        }
+        for (k, v) in &self.add {
+            headers.append(k.clone(), v.clone());
+        }
+    }
+}
+
+fn anchored(pattern: &str) -> Result<Regex, String> {
+    Regex::new(&format!("^(?:{pattern})$")).map_err(|e| format!("invalid regex {pattern:?}: {e}"))
+}
+
+impl ValueMatcher {
+    fn compile(m: &ir::StringMatch) -> Result<Self, String> {
+        Ok(match m {
+            ir::StringMatch::Exact(s) => Self::Exact(s.clone()),
+            ir::StringMatch::Regex(r) => Self::Regex(anchored(r)?),
+        })
+    }
+
+    fn matches(&self, v: &str) -> bool {
+        match self {
+            Self::Exact(s) => s == v,
+            Self::Regex(r) => r.is_match(v),
+        }
+    }
+}
+
+impl Route {
+    fn compile(r: &ir::Route, metrics: &Metrics, ups: &Upstreams) -> Result<Self, String> {
+        let resolve = |name: &str| {
+            ups.get(name)
+                .cloned()
+                .ok_or_else(|| format!("unknown service {name:?}"))
+        };
+        let backends = match &r.action {
+            ir::Action::Forward(b) => b
+                .iter()
+                .map(|b| Ok((resolve(&b.service)?, b.weight)))
+                .collect::<Result<Vec<_>, String>>()?,
+            _ => Vec::new(),
+        };
+        let mirrors = r
+            .filters
+            .mirrors
+            .iter()
+            .map(|m| Ok((resolve(&m.service)?, m.percent)))
+            .collect::<Result<Vec<_>, String>>()?;
+        let path = match &r.matches.path {
+            ir::PathMatch::Prefix(p) => PathMatcher::Prefix(p.trim_end_matches('/').to_owned()),
+            ir::PathMatch::Exact(p) => PathMatcher::Exact(p.clone()),
+            ir::PathMatch::Regex(p) => PathMatcher::Regex(anchored(p)?),
+        };
+        let methods = r
+            .matches
+            .methods
+            .iter()
+            .map(|m| Method::from_bytes(m.as_bytes()).map_err(|_| format!("invalid method {m:?}")))
+            .collect::<Result<_, _>>()?;
+        let headers = r
+            .matches
+            .headers
+            .iter()
+            .map(|h| {
+                let name = HeaderName::from_bytes(h.name.as_bytes())
+                    .map_err(|_| format!("invalid header name {:?}", h.name))?;
+                Ok((name, ValueMatcher::compile(&h.value)?))
+            })
+            .collect::<Result<_, String>>()?;
+        let query = r
+            .matches
+            .query
+            .iter()
+            .map(|q| Ok((q.name.clone(), ValueMatcher::compile(&q.value)?)))
+            .collect::<Result<_, String>>()?;
+        let total_weight = match &r.action {
+            ir::Action::Forward(b) => b.iter().map(|b| u64::from(b.weight)).sum(),
+            _ => 0,
+        };
+        Ok(Self {
+            name: r.name.as_str().into(),
+            path,
+            methods,
+            headers,
+            query,
+            request_headers: r
+                .filters
+                .request_headers
+                .as_ref()
+                .map(HeaderOps::compile)
+                .transpose()?,
+            response_headers: r
+                .filters
+                .response_headers
+                .as_ref()
+                .map(HeaderOps::compile)
+                .transpose()?,
+            url_rewrite: r.filters.url_rewrite.clone(),
+            mirrors,
+            backends,
+            action: r.action.clone(),
+            timeout: r.timeout,
+            stats: metrics.route(&r.name),
+            total_weight,
+        })
+    }
+
+    fn matches(
+        &self,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+        headers: &http::HeaderMap,
+    ) -> bool {
+        let path_ok = match &self.path {
+            PathMatcher::Exact(p) => p == path,
+            PathMatcher::Prefix(p) => prefix_matches(p, path),
+            PathMatcher::Regex(r) => r.is_match(path),
+        };
+        if !path_ok {
+            return false;
+        }
+        if !self.methods.is_empty() && !self.methods.contains(method) {
+            return false;
+        }
+        for (name, m) in &self.headers {
+            let ok = headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| m.matches(v));
+            if !ok {
+                return false;
+            }
+        }
+        if !self.query.is_empty() {
+            let q = query.unwrap_or("");
+            for (name, m) in &self.query {
+                if !query_value(q, name).is_some_and(|v| m.matches(&v)) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// The matched prefix, for prefix rewrites.
+    pub(crate) fn matched_prefix(&self) -> Option<&str> {
+        match &self.path {
+            PathMatcher::Prefix(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// Segment-wise prefix: `/orders` matches `/orders` and `/orders/1`, not `/ordersx`.
+/// `prefix` has no trailing slash; the empty prefix (from `/`) matches everything.
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    path.starts_with(prefix)
+        && (path.len() == prefix.len()
+            || path.as_bytes()[prefix.len()] == b'/'
+            || prefix.is_empty())
+}
+
+/// The first value of a query parameter, percent-decoded.
+fn query_value(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k) == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    if !s.contains(['%', '+']) {
+        return s.to_owned();
+    }
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl RouteTable {
+    /// Compiles a listener's virtual hosts.
+    pub(crate) fn compile(
+        l: &ir::Listener,
+        metrics: &Metrics,
+        ups: &Upstreams,
+    ) -> Result<Self, String> {
+        let mut t = Self {
+            exact: HashMap::new(),
+            wildcard: Vec::new(),
+            any: None,
+            vhosts: Vec::with_capacity(l.virtual_hosts.len()),
+        };
+        for (i, vh) in l.virtual_hosts.iter().enumerate() {
+            let routes = vh
+                .routes
+                .iter()
+                .map(|r| {
+                    Route::compile(r, metrics, ups)
+                        .map(Arc::new)
+                        .map_err(|e| format!("{}: {e}", r.name))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            t.vhosts.push(routes);
+            let host = vh.host.to_ascii_lowercase();
+            if host == "*" {
+                t.any = Some(i);
+            } else if let Some(suffix) = host.strip_prefix('*') {
+                t.wildcard.push((suffix.into(), i));
+            } else {
+                t.exact.insert(host.into(), i);
+            }
+        }
+        t.wildcard.sort_by_key(|w| std::cmp::Reverse(w.0.len()));
+        Ok(t)
+    }
+
+    /// The route for a request; `host` is lower case without port.
+    pub(crate) fn find(
+        &self,
+        host: &str,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+        headers: &http::HeaderMap,
+    ) -> Option<&Arc<Route>> {
+        let vh = self
+            .exact
+            .get(host)
+            .copied()
+            .or_else(|| {
+                self.wildcard
+                    .iter()
+                    .find(|(s, _)| host.len() > s.len() && host.ends_with(&**s))
+                    .map(|(_, i)| *i)
+            })
+            .or(self.any)?;
+        self.vhosts[vh]
+            .iter()
+            .find(|r| r.matches(method, path, query, headers))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_is_segment_wise() {
+        assert!(prefix_matches("/orders", "/orders"));
+        assert!(prefix_matches("/orders", "/orders/1"));
+        assert!(!prefix_matches("/orders", "/ordersx"));
+        assert!(prefix_matches("", "/anything"));
+    }
+
+    #[test]
+    fn query_values_are_decoded() {
+        assert_eq!(query_value("a=1&v=2", "v").as_deref(), Some("2"));
+        assert_eq!(query_value("v=a%20b", "v").as_deref(), Some("a b"));
+        assert_eq!(query_value("v", "v").as_deref(), Some(""));
+        assert_eq!(query_value("x=1", "v"), None);
+        assert_eq!(query_value("v=%zz", "v").as_deref(), Some("%zz"));
+        assert_eq!(query_value("v=%4", "v").as_deref(), Some("%4"));
+    }
+}

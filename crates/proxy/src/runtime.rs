@@ -1,0 +1,86 @@
+//! The compiled runtime: what one request sees from start to end.
+//!
+//! [`compile`] turns an `ir::Snapshot` into a [`Runtime`] (regexes compiled, host tables
+//! built, backends resolved to upstreams). It is fallible and runs *before* the swap: when
+//! it fails, the last good runtime keeps serving. Upstreams are reused from the previous
+//! runtime when their configuration did not change, so connection pools and health state
+//! survive reloads.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use tollgate_ir as ir;
+use tollgate_wire::GuardConfig;
+
+use crate::metrics::Metrics;
+use crate::router::{RouteTable, Upstreams};
+use crate::upstream::{Upstream, health};
+
+/// One consistent, immutable view of the configuration.
+pub struct Runtime {
+    /// Monotonic version, 1 for the first configuration.
+    pub version: u64,
+    /// The snapshot this was compiled from (served by `/config`).
+    pub snapshot: Arc<ir::Snapshot>,
+    pub(crate) tables: HashMap<String, Arc<RouteTable>>,
+    pub(crate) upstreams: Upstreams,
+    pub(crate) trusted: Vec<IpNet>,
+    pub(crate) guard: Arc<GuardConfig>,
+}
+
+/// Why a snapshot could not be compiled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot compile configuration: {0}")]
+pub struct CompileError(pub String);
+
+/// Compiles a snapshot, reusing what it can from `previous`.
+pub(crate) fn compile(
+    snapshot: ir::Snapshot,
+    previous: Option<&Runtime>,
+    metrics: &Metrics,
+    version: u64,
+) -> Result<Runtime, CompileError> {
+    let mut upstreams = HashMap::with_capacity(snapshot.services.len());
+    let mut fresh = Vec::new();
+    for (name, svc) in &snapshot.services {
+        let old = previous.and_then(|p| p.upstreams.get(name));
+        let up = match old {
+            Some(o) if o.config == *svc => o.clone(),
+            _ => {
+                let up = Arc::new(Upstream::new(svc, old.map(|o| &**o)).map_err(CompileError)?);
+                fresh.push(up.clone());
+                up
+            }
+        };
+        upstreams.insert(name.clone(), up);
+    }
+    let mut tables = HashMap::with_capacity(snapshot.listeners.len());
+    for (name, l) in &snapshot.listeners {
+        let t = RouteTable::compile(l, metrics, &upstreams)
+            .map_err(|e| CompileError(format!("listener {name:?}: {e}")))?;
+        tables.insert(name.clone(), Arc::new(t));
+    }
+    // Health checks start only once compilation has succeeded, so a refused snapshot
+    // leaves nothing running.
+    for up in &fresh {
+        health::spawn(up);
+    }
+    let s = &snapshot.server;
+    let guard = Arc::new(GuardConfig {
+        max_head_bytes: s.max_header_bytes as usize,
+        max_headers: s.max_header_count as usize,
+        header_read_timeout: s.header_read_timeout,
+        idle_timeout: s.idle_timeout,
+        body_read_timeout: s.body_read_timeout,
+        ..GuardConfig::default()
+    });
+    Ok(Runtime {
+        version,
+        trusted: snapshot.trusted_proxies.clone(),
+        snapshot: Arc::new(snapshot),
+        tables,
+        upstreams,
+        guard,
+    })
+}

@@ -1,0 +1,116 @@
+//! One client connection: tell HTTP/2 prior knowledge from HTTP/1.1 by the first bytes,
+//! guard HTTP/1 framing, serve with hyper, and close gracefully when asked.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use tollgate_wire::{H1Guard, H2_PREFACE, Prefixed};
+
+use super::ConnCount;
+use crate::error::raw_error_response;
+use crate::handler::{self, ConnInfo};
+use crate::shared::Shared;
+
+/// Serves a connection until it closes or `stop` asks it to close gracefully.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    info: Arc<ConnInfo>,
+    mut stream: TcpStream,
+    stop: CancellationToken,
+) {
+    let (_count, open) = ConnCount::new(&shared);
+    let rt = shared.store.load_full();
+    let settings = &rt.snapshot.server;
+    if open > i64::from(settings.max_connections) {
+        // Over the limit: answer at once rather than leave the client hanging.
+        shared.metrics.rejected(503);
+        let id = shared.ids.generate();
+        let msg = raw_error_response(503, "too many connections", id.to_str().unwrap_or(""));
+        let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&msg)).await;
+        return;
+    }
+    let _ = stream.set_nodelay(true);
+    let Some(initial) = sniff(&mut stream, settings.idle_timeout).await else {
+        return;
+    };
+    let svc = {
+        let shared = shared.clone();
+        hyper::service::service_fn(move |req| {
+            let shared = shared.clone();
+            let info = info.clone();
+            async move { Ok::<_, Infallible>(handler::handle(shared, info, req).await) }
+        })
+    };
+    if initial.starts_with(H2_PREFACE) {
+        let mut b = http2::Builder::new(TokioExecutor::new());
+        b.timer(TokioTimer::new())
+            .max_concurrent_streams(settings.h2_max_concurrent_streams)
+            // Rapid-reset and error-reset floods (CVE-2023-44487 and kin).
+            .max_pending_accept_reset_streams(Some(64))
+            .max_local_error_reset_streams(Some(256))
+            .max_header_list_size(settings.max_header_bytes)
+            .keep_alive_interval(Some(Duration::from_secs(30)))
+            .keep_alive_timeout(Duration::from_secs(20));
+        let io = TokioIo::new(Prefixed::new(stream, initial.freeze()));
+        let conn = b.serve_connection(io, svc);
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = stop.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    } else {
+        let io = TokioIo::new(H1Guard::new(
+            stream,
+            initial.freeze(),
+            rt.guard.clone(),
+            shared.responder.clone(),
+        ));
+        let mut b = http1::Builder::new();
+        b.timer(TokioTimer::new())
+            .keep_alive(true)
+            // The guard enforces head size and timing before hyper sees a byte, so hyper's
+            // own limits sit above ours and never answer with its empty-bodied errors.
+            .max_buf_size((settings.max_header_bytes as usize * 2).max(64 * 1024))
+            .max_headers(settings.max_header_count as usize + 32)
+            .header_read_timeout(None);
+        let conn = b.serve_connection(io, svc).with_upgrades();
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = stop.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    }
+}
+
+/// Reads until the first bytes tell HTTP/2 prior knowledge apart from HTTP/1. `None` when
+/// the client sent nothing before the idle timeout or closed.
+async fn sniff(stream: &mut TcpStream, idle: Duration) -> Option<BytesMut> {
+    let mut buf = BytesMut::with_capacity(4096);
+    let read = async {
+        loop {
+            let n = stream.read_buf(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            let k = buf.len().min(H2_PREFACE.len());
+            if buf.len() >= H2_PREFACE.len() || buf[..k] != H2_PREFACE[..k] {
+                return Some(());
+            }
+        }
+    };
+    tokio::time::timeout(idle, read).await.ok()??;
+    Some(buf)
+}

@@ -1,0 +1,57 @@
+//! State shared by every connection and request of one gateway process.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use arc_swap::ArcSwap;
+use tollgate_wire::{Responder, Violation};
+
+use crate::access_log::AccessLog;
+use crate::error::raw_error_response;
+use crate::headers::RequestIds;
+use crate::metrics::{Metrics, RouteStats};
+use crate::runtime::Runtime;
+
+/// Shared state. One `Arc` of it is held by each connection task.
+pub(crate) struct Shared {
+    /// The runtime; loaded once per request.
+    pub(crate) store: ArcSwap<Runtime>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Stats for requests that matched no route.
+    pub(crate) no_route: Arc<RouteStats>,
+    pub(crate) ids: Arc<RequestIds>,
+    pub(crate) log: AccessLog,
+    /// Cleared on shutdown so `/readyz` fails while we still serve.
+    pub(crate) ready: AtomicBool,
+    /// Answers framing violations found by the HTTP/1 guard.
+    pub(crate) responder: Responder,
+}
+
+impl Shared {
+    pub(crate) fn new(initial: Runtime, metrics: Arc<Metrics>) -> Self {
+        let ids = Arc::new(RequestIds::new());
+        let responder: Responder = {
+            let ids = ids.clone();
+            let metrics = metrics.clone();
+            Arc::new(move |v: &Violation| {
+                metrics.rejected(v.status());
+                let id = ids.generate();
+                raw_error_response(v.status(), &v.to_string(), id.to_str().unwrap_or(""))
+            })
+        };
+        Self {
+            no_route: metrics.route("none"),
+            store: ArcSwap::from_pointee(initial),
+            metrics,
+            ids,
+            log: AccessLog::start(),
+            ready: AtomicBool::new(true),
+            responder,
+        }
+    }
+
+    /// Is access logging on in this runtime?
+    pub(crate) fn access_log_on(&self, rt: &Runtime) -> bool {
+        rt.snapshot.server.access_log
+    }
+}
