@@ -8,6 +8,9 @@
 //! - `/delay/<ms>`: waits before answering.
 //! - `/bytes/<n>`: answers `n` bytes of `x`.
 //! - `/stream/<n>`: answers `n` chunks of `chunk\n`, 50 ms apart.
+//! - `/slowstream/<n>/<gap_ms>`: the same with a chosen gap.
+//! - `/hop`: answers with hop-by-hop headers (`Connection: x-hop`, `X-Hop`, `Keep-Alive`)
+//!   that a proxy must remove.
 //!
 //! The health path (`/healthz`) answers 200 or 503 as set with [`Backend::set_healthy`].
 
@@ -34,6 +37,7 @@ pub struct BackendState {
     name: String,
     healthy: AtomicBool,
     requests: AtomicU64,
+    connections: AtomicU64,
     fixed_body: Option<Bytes>,
 }
 
@@ -70,6 +74,7 @@ impl Backend {
             name: name.to_owned(),
             healthy: AtomicBool::new(true),
             requests: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
             fixed_body,
         });
         let (stop, stopped) = watch::channel(false);
@@ -80,6 +85,11 @@ impl Backend {
     /// Requests received so far (health probes excluded).
     pub fn requests(&self) -> u64 {
         self.state.requests.load(Ordering::Relaxed)
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.state.connections.load(Ordering::Relaxed)
     }
 
     /// What `/healthz` answers: 200 when true, 503 when false.
@@ -110,6 +120,7 @@ async fn serve(
             _ = stopped.changed() => return,
         };
         let Ok((stream, _)) = accepted else { continue };
+        state.connections.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         let mut stopped = stopped.clone();
@@ -180,11 +191,27 @@ async fn handle(
     {
         return Ok(Response::new(full(vec![b'x'; n])));
     }
+    if path == "/hop" {
+        let mut res = Response::new(full("hop"));
+        let h = res.headers_mut();
+        h.insert("connection", http::HeaderValue::from_static("x-hop"));
+        h.insert("x-hop", http::HeaderValue::from_static("1"));
+        h.insert("keep-alive", http::HeaderValue::from_static("timeout=5"));
+        h.insert("x-end-to-end", http::HeaderValue::from_static("1"));
+        return Ok(res);
+    }
+    if let Some(rest) = path.strip_prefix("/slowstream/") {
+        let mut it = rest.split('/').map(|s| s.parse::<u64>().ok());
+        if let (Some(Some(n)), Some(Some(gap))) = (it.next(), it.next()) {
+            let stream = futures_stream(n as usize, Duration::from_millis(gap));
+            return Ok(Response::new(BodyExt::boxed(StreamBody::new(stream))));
+        }
+    }
     if let Some(n) = path
         .strip_prefix("/stream/")
         .and_then(|s| s.parse::<usize>().ok())
     {
-        let stream = futures_stream(n);
+        let stream = futures_stream(n, Duration::from_millis(50));
         return Ok(Response::new(BodyExt::boxed(StreamBody::new(stream))));
     }
     Ok(echo(&state, req).await)
@@ -192,6 +219,7 @@ async fn handle(
 
 fn futures_stream(
     n: usize,
+    gap: Duration,
 ) -> impl futures_core::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send + 'static {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     tokio::spawn(async move {
@@ -203,7 +231,7 @@ fn futures_stream(
             {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(gap).await;
         }
     });
     tokio_stream_from(rx)

@@ -257,3 +257,44 @@ routes: [{{ name: all, backends: [{{ service: s }}] }}]
     );
     assert!(gw.pid().is_some());
 }
+
+#[test]
+fn slow_bodies_time_out_with_408_and_idle_connections_close() {
+    let w = world();
+    let web = w.gw.listener("web").unwrap();
+    let mut s = TcpStream::connect(web).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nab")
+        .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    assert_eq!(status_of(&out), 408, "{out:?}");
+}
+
+#[test]
+fn idle_keep_alive_connections_are_closed() {
+    let b = Backends::start(&["a"]);
+    let cfg = format!(
+        r#"
+listeners: [{{ name: web, address: "127.0.0.1:0" }}]
+server: {{ idle_timeout: 300ms }}
+services: [{{ name: s, endpoints: ["{}"] }}]
+routes: [{{ name: all, backends: [{{ service: s }}] }}]
+"#,
+        b.ep(0)
+    );
+    let gw = gateway(&cfg);
+    let mut s = TcpStream::connect(gw.listener("web").unwrap()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    let started = std::time::Instant::now();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+        "closed after {waited:?}"
+    );
+}

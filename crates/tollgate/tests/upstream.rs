@@ -232,3 +232,142 @@ fn request_bodies_stream_both_ways() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["body"], "hello chunks");
 }
+
+#[test]
+fn passive_ejection_takes_a_failing_endpoint_out_and_lets_it_back() {
+    let b = Backends::start(&["a"]);
+    let dead = dead_port();
+    let extra = "    outlier_detection: { consecutive_failures: 1, ejection_time: 1s, max_ejection_percent: 50 }\n    retries: { attempts: 0 }";
+    let gw = gateway(&one_service(&[b.ep(0), dead], extra));
+    let web = gw.listener("web").unwrap();
+    let statuses: Vec<u16> = (0..10).map(|_| get(web, "/", &[]).status).collect();
+    let failures = statuses.iter().filter(|s| **s == 502).count();
+    assert_eq!(
+        failures, 1,
+        "one failure ejects the dead endpoint: {statuses:?}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let statuses: Vec<u16> = (0..4).map(|_| get(web, "/", &[]).status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 502).count(),
+        1,
+        "after the ejection time it is tried again: {statuses:?}"
+    );
+}
+
+#[test]
+fn connect_timeout_is_502() {
+    // A listener that never accepts, with its backlog full: further SYNs are dropped, so
+    // a connect hangs until the gateway's connect timeout.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    sock.listen(0).unwrap();
+    let addr = sock.local_addr().unwrap().as_socket().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.set_nonblocking(true).unwrap();
+        let _ = s.connect(&addr.into());
+        fillers.push(s);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let extra = "    timeouts: { connect: 300ms }\n    retries: { attempts: 0 }";
+    let gw = gateway(&one_service(&[addr.to_string()], extra));
+    let started = std::time::Instant::now();
+    let r = get(gw.listener("web").unwrap(), "/", &[]);
+    assert_eq!(r.status, 502, "{r:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    drop((sock, fillers));
+}
+
+#[test]
+fn long_streams_use_the_idle_timeout_not_the_request_timeout() {
+    let b = Backends::start(&["a"]);
+    let extra = "    timeouts: { request: 500ms, idle: 300ms }";
+    let gw = gateway(&one_service(&[b.ep(0)], extra));
+    let web = gw.listener("web").unwrap();
+    // 20 chunks 50 ms apart: 1 s in all, longer than the request timeout.
+    let r = get(web, "/slowstream/20/50", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.body,
+        "chunk\n".repeat(20),
+        "not cut by the request timeout"
+    );
+    // A pause longer than the idle timeout cuts the stream.
+    let r = get(web, "/slowstream/3/800", &[]);
+    assert!(
+        r.body.len() < "chunk\n".len() * 3,
+        "stalled stream was not cut: {r:?}"
+    );
+}
+
+#[test]
+fn hop_by_hop_headers_are_removed_both_ways() {
+    let b = Backends::start(&["a"]);
+    let gw = gateway(&one_service(&[b.ep(0)], ""));
+    let web = gw.listener("web").unwrap();
+    let echo = get(
+        web,
+        "/",
+        &[
+            ("connection", "x-private, keep-alive"),
+            ("x-private", "1"),
+            ("keep-alive", "300"),
+            ("proxy-connection", "x"),
+            ("x-kept", "1"),
+        ],
+    )
+    .json();
+    for h in [
+        "x-private",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "upgrade",
+    ] {
+        assert!(echo["headers"][h].is_null(), "{h} forwarded: {echo}");
+    }
+    assert_eq!(echo["headers"]["x-kept"][0], "1");
+    let r = get(web, "/hop", &[]);
+    assert_eq!(r.header("x-hop"), None, "{r:?}");
+    assert_eq!(r.header("keep-alive"), None, "{r:?}");
+    assert_eq!(r.header("x-end-to-end"), Some("1"));
+}
+
+#[test]
+fn h2_stream_limit_is_advertised() {
+    let b = Backends::start(&["a"]);
+    let cfg = one_service(&[b.ep(0)], "").replace(
+        "listeners:",
+        "server: { h2_max_concurrent_streams: 7 }\nlisteners:",
+    );
+    let gw = gateway(&cfg);
+    let web = gw.listener("web").unwrap();
+    let out = std::process::Command::new("nghttp")
+        .args(["-nv", &format!("http://{web}/")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("SETTINGS_MAX_CONCURRENT_STREAMS(0x03):7"),
+        "{text}"
+    );
+    // And many streams on one connection all succeed through the limit.
+    let out = std::process::Command::new("h2load")
+        .args(["-n", "200", "-c", "1", "-m", "7", &format!("http://{web}/")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("200 succeeded"), "{text}");
+}

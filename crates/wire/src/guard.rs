@@ -15,27 +15,16 @@ use crate::config::{GuardConfig, LINGER_MAX_BYTES};
 use crate::session::{Phase, ReadMode, Session, Stop};
 use crate::violation::{Responder, Violation};
 
+mod close;
 mod stash;
 mod timer;
 
 #[cfg(test)]
 mod tests;
 
+use close::Close;
 use stash::Stash;
 use timer::Timer;
-
-/// Progress of `poll_shutdown`: answer, flush, shut the write half, linger.
-enum Close {
-    Open,
-    Answer(Bytes),
-    Flush,
-    Shutdown,
-    Linger {
-        deadline: Option<Instant>,
-        drained: usize,
-    },
-    Done,
-}
 
 /// Wraps a client connection of the HTTP/1 server: every request head is checked before
 /// the server (hyper) can read any of it, body framing is followed so the next head is
@@ -51,7 +40,8 @@ pub struct H1Guard<IO> {
     config: Arc<GuardConfig>,
     responder: Responder,
     timer: Timer,
-    /// The timeout that is running and since when.
+    /// The timeout that is running and since when. Cleared on every release of bytes
+    /// and every change seen on the write side, so that it restarts at the next wait.
     clock: Option<(Phase, Instant)>,
     /// The reader's waker, while it waits for something the write side does.
     read_waker: Option<Waker>,
@@ -95,10 +85,12 @@ impl<IO> H1Guard<IO> {
     /// Follows written bytes and wakes a reader waiting on the write side.
     fn observe(&mut self, written: &[u8]) {
         self.session.observe_write(written);
-        if self.session.take_wake()
-            && let Some(waker) = &self.read_waker
-        {
-            waker.wake_by_ref();
+        if self.session.take_wake() {
+            // The phase changed (a response completed, say): its timeout starts anew.
+            self.clock = None;
+            if let Some(waker) = &self.read_waker {
+                waker.wake_by_ref();
+            }
         }
     }
 }
@@ -113,6 +105,7 @@ impl<IO: AsyncRead + Unpin> H1Guard<IO> {
             // Examined bytes go first and in order, whatever was found after them.
             if self.stash.has_approved() {
                 self.stash.release_into(buf);
+                self.clock = None;
                 return Poll::Ready(Ok(()));
             }
             match self.session.read_mode() {
@@ -184,10 +177,6 @@ impl<IO: AsyncRead + Unpin> H1Guard<IO> {
                 self.session.close_read();
                 return Poll::Ready(Ok(()));
             }
-            if self.session.phase() == Phase::Body {
-                // Progress: the body timeout restarts at the next wait.
-                self.clock = None;
-            }
             let (approved, stop) = self.session.examine(&buf.filled()[start..]);
             if start + approved < end {
                 // Bytes past what may be released now: an incomplete head or held-back
@@ -198,6 +187,7 @@ impl<IO: AsyncRead + Unpin> H1Guard<IO> {
                 buf.set_filled(start + approved);
             }
             if approved > 0 {
+                self.clock = None;
                 return Poll::Ready(Ok(()));
             }
         }
@@ -217,7 +207,10 @@ impl<IO: AsyncRead + Unpin> H1Guard<IO> {
         self.park(cx);
         let phase = self.session.phase();
         let limit = match phase {
-            Phase::None => return Some(Poll::Pending),
+            Phase::None => {
+                self.clock = None;
+                return Some(Poll::Pending);
+            }
             Phase::Idle => self.config.idle_timeout,
             Phase::Head => self.config.header_read_timeout,
             Phase::Body => self.config.body_read_timeout,
@@ -254,82 +247,6 @@ impl<IO: AsyncRead + Unpin> H1Guard<IO> {
                 Some(Poll::Ready(Err(e)))
             }
             Phase::None => Some(Poll::Pending),
-        }
-    }
-}
-
-impl<IO: AsyncRead + AsyncWrite + Unpin> H1Guard<IO> {
-    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        loop {
-            match &mut self.close {
-                Close::Open => {
-                    // Decided once: this is what makes the answer exactly-once.
-                    self.close = match self.session.answer_due() {
-                        Some(violation) => Close::Answer((self.responder)(violation)),
-                        None => Close::Shutdown,
-                    };
-                }
-                Close::Answer(answer) => {
-                    while answer.has_remaining() {
-                        match std::task::ready!(Pin::new(&mut self.io).poll_write(cx, &answer[..]))
-                        {
-                            Ok(0) => {
-                                self.close = Close::Done;
-                                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                            }
-                            Ok(n) => answer.advance(n.min(answer.len())),
-                            Err(e) => {
-                                self.close = Close::Done;
-                                return Poll::Ready(Err(e));
-                            }
-                        }
-                    }
-                    self.close = Close::Flush;
-                }
-                Close::Flush => {
-                    if let Err(e) = std::task::ready!(Pin::new(&mut self.io).poll_flush(cx)) {
-                        self.close = Close::Done;
-                        return Poll::Ready(Err(e));
-                    }
-                    self.close = Close::Shutdown;
-                }
-                Close::Shutdown => {
-                    let shut = std::task::ready!(Pin::new(&mut self.io).poll_shutdown(cx));
-                    self.session.close_read();
-                    // Linger whenever a request was refused, whoever answered it: closing
-                    // with unread client bytes makes the kernel send a reset, which can
-                    // destroy the answer before the client reads it.
-                    let linger = !self.config.linger.is_zero();
-                    self.close = if shut.is_ok() && linger && self.session.violation().is_some() {
-                        Close::Linger {
-                            deadline: Instant::now().checked_add(self.config.linger),
-                            drained: 0,
-                        }
-                    } else {
-                        Close::Done
-                    };
-                    shut?;
-                }
-                Close::Linger { deadline, drained } => {
-                    let mut scratch = [0u8; 4096];
-                    while *drained < LINGER_MAX_BYTES {
-                        let mut read = ReadBuf::new(&mut scratch);
-                        match Pin::new(&mut self.io).poll_read(cx, &mut read) {
-                            Poll::Ready(Ok(())) if !read.filled().is_empty() => {
-                                *drained += read.filled().len();
-                            }
-                            // EOF or error: the client is gone.
-                            Poll::Ready(_) => break,
-                            Poll::Pending => match *deadline {
-                                Some(at) if self.timer.poll_until(cx, at).is_ready() => break,
-                                _ => return Poll::Pending,
-                            },
-                        }
-                    }
-                    self.close = Close::Done;
-                }
-                Close::Done => return Poll::Ready(Ok(())),
-            }
         }
     }
 }

@@ -42,7 +42,7 @@ pub enum PathError {
 ///
 /// # Errors
 ///
-/// [`PathError`] when the path does not start with `/` or has an encoded `/`, `\\`
+/// [`PathError`] when the path does not start with `/` or has an encoded `/`, `\`
 /// or NUL, or a malformed escape; the request should then be answered with 400.
 pub fn normalize_path(path: &str) -> Result<Cow<'_, str>, PathError> {
     if !path.starts_with('/') {

@@ -7,6 +7,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -61,6 +62,10 @@ async fn handle(mut req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
 
 /// Serves one connection through the guard; records the violations it answered.
 async fn server() -> (SocketAddr, Answered) {
+    server_with(GuardConfig::default()).await
+}
+
+async fn server_with(config: GuardConfig) -> (SocketAddr, Answered) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let answered: Answered = Arc::default();
@@ -72,12 +77,7 @@ async fn server() -> (SocketAddr, Answered) {
     });
     tokio::spawn(async move {
         let (socket, _) = listener.accept().await.unwrap();
-        let guard = H1Guard::new(
-            socket,
-            Bytes::new(),
-            Arc::new(GuardConfig::default()),
-            responder,
-        );
+        let guard = H1Guard::new(socket, Bytes::new(), Arc::new(config), responder);
         let _ = http1::Builder::new()
             .serve_connection(TokioIo::new(guard), service_fn(handle))
             .with_upgrades()
@@ -193,4 +193,20 @@ async fn upgrade_switches_to_opaque_pass_through() {
     client.read_exact(&mut echo).await.unwrap();
     assert_eq!(&echo, b"\0\r\r\n");
     assert!(answered.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn slow_head_gets_408_through_hyper() {
+    let config = GuardConfig {
+        header_read_timeout: Duration::from_millis(100),
+        ..GuardConfig::default()
+    };
+    let (addr, answered) = server_with(config).await;
+    let mut client = TcpStream::connect(addr).await.unwrap();
+    client.write_all(b"GET / HTTP/1.1\r\nHost:").await.unwrap();
+    let mut got = Vec::new();
+    client.read_to_end(&mut got).await.unwrap();
+    let got = String::from_utf8(got).unwrap();
+    assert!(got.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{got}");
+    assert_eq!(*answered.lock().unwrap(), [Violation::HeadTimeout]);
 }

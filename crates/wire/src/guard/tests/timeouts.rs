@@ -55,6 +55,26 @@ async fn idle_connection_is_closed_silently() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn idle_timeout_restarts_after_each_exchange() {
+    let (mut client, mut guard) = pair_with(config(), b"");
+    assert_eq!(drain(&mut guard).await, (vec![], End::Pending));
+    sleep(Duration::from_secs(50)).await;
+    client.write_all(GET).await.unwrap();
+    assert_eq!(drain(&mut guard).await, (GET.to_vec(), End::Pending));
+    sleep(Duration::from_secs(5)).await;
+    respond(&mut guard, b"HTTP/1.1 204 No Content\r\n\r\n").await;
+    assert_eq!(drain(&mut guard).await, (vec![], End::Pending));
+    sleep(Duration::from_secs(59)).await;
+    assert_eq!(
+        drain(&mut guard).await,
+        (vec![], End::Pending),
+        "idle since the response"
+    );
+    sleep(Duration::from_secs(2)).await;
+    assert_eq!(drain(&mut guard).await, (vec![], End::Eof));
+}
+
+#[tokio::test(start_paused = true)]
 async fn stalled_body_times_out() {
     let (mut client, mut guard) = pair_with(config(), b"");
     let head = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n";
