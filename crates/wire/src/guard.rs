@@ -7,11 +7,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-use crate::config::{GuardConfig, LINGER_MAX_BYTES};
+use crate::config::GuardConfig;
 use crate::session::{Phase, ReadMode, Session, Stop};
 use crate::violation::{Responder, Violation};
 
