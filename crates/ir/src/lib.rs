@@ -13,6 +13,9 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+pub mod tls;
+pub use tls::{CertKeyPem, ClientAuth, ListenerTls, REDACTED, TlsVersion, UpstreamTls};
+
 /// Everything the data plane runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -82,6 +85,10 @@ pub struct Listener {
     pub address: SocketAddr,
     /// Wire protocol.
     pub protocol: ListenerProtocol,
+    /// TLS, for `https` listeners.
+    pub tls: Option<ListenerTls>,
+    /// Redirect every request to this `https` listener (by name) instead of routing.
+    pub redirect_to_https: Option<String>,
     /// Virtual hosts. Lookup order: exact host, then the longest matching `*.suffix`,
     /// then `*` (any host). No fallback between them once one is chosen.
     pub virtual_hosts: Vec<VirtualHost>,
@@ -93,6 +100,8 @@ pub struct Listener {
 pub enum ListenerProtocol {
     /// HTTP/1.1 and h2c prior knowledge.
     Http,
+    /// TLS with ALPN h2 / http/1.1.
+    Https,
 }
 
 /// The routes for one host pattern.
@@ -298,6 +307,8 @@ pub struct Service {
     pub retries: Retries,
     /// Most connections per endpoint.
     pub max_connections_per_endpoint: u32,
+    /// TLS to the endpoints (`https`, `h2`).
+    pub tls: Option<UpstreamTls>,
 }
 
 /// Upstream protocols.
@@ -308,6 +319,22 @@ pub enum UpstreamProtocol {
     Http,
     /// HTTP/2 cleartext, prior knowledge.
     H2c,
+    /// HTTP/1.1 over TLS.
+    Https,
+    /// HTTP/2 over TLS.
+    H2,
+}
+
+impl UpstreamProtocol {
+    /// Speaks HTTP/2.
+    pub fn is_h2(self) -> bool {
+        matches!(self, Self::H2c | Self::H2)
+    }
+
+    /// Uses TLS.
+    pub fn is_tls(self) -> bool {
+        matches!(self, Self::Https | Self::H2)
+    }
 }
 
 /// Load-balancing algorithms.
@@ -471,10 +498,20 @@ pub mod opt_duration {
 }
 
 impl Snapshot {
-    /// A copy safe to show (`/config`, `tollgate translate`): every secret replaced by
-    /// `"<redacted>"`. The snapshot holds no secrets yet; keys, password hashes and private
-    /// keys are redacted here as they are added.
+    /// A copy safe to show (`/config`, `tollgate translate`): every secret (private keys
+    /// today; API keys and password hashes as they are added) replaced by [`REDACTED`].
     pub fn redacted(&self) -> Self {
-        self.clone()
+        let mut s = self.clone();
+        for l in s.listeners.values_mut() {
+            if let Some(tls) = &mut l.tls {
+                tls.certificates.iter_mut().for_each(CertKeyPem::redact);
+            }
+        }
+        for svc in s.services.values_mut() {
+            if let Some(c) = svc.tls.as_mut().and_then(|t| t.client_cert.as_mut()) {
+                c.redact();
+            }
+        }
+        s
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod load;
 pub mod native;
+pub mod tls;
 pub mod units;
 
 pub use load::{LoadError, Problem, Source, load_paths};

@@ -78,6 +78,9 @@ pub struct Source {
     pub documents: Vec<Document>,
     /// The files read, in order.
     pub files: Vec<PathBuf>,
+    /// Files the documents refer to (certificates, keys), resolved; watched like the
+    /// configuration itself so a renewed certificate is picked up.
+    pub referenced: Vec<PathBuf>,
 }
 
 /// Is this a file a configuration directory includes?
@@ -109,7 +112,10 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Source, LoadError> {
     for file in &source.files {
         match std::fs::read_to_string(file) {
             Ok(text) => match parse_document(file, &text) {
-                Ok(doc) => source.documents.push(doc),
+                Ok(mut doc) => {
+                    source.referenced.extend(read_references(&mut doc));
+                    source.documents.push(doc);
+                }
                 Err(p) => problems.push(p),
             },
             Err(e) => problems.push(Problem::at(file, 0, 0, format!("cannot read: {e}"))),
@@ -120,6 +126,30 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Source, LoadError> {
     } else {
         Err(LoadError { problems })
     }
+}
+
+/// Reads the files a document names, relative to the document's directory. A file that
+/// cannot be read is recorded as an error for the translator to report at its line.
+fn read_references(doc: &mut Document) -> Vec<PathBuf> {
+    let base = doc
+        .source
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let refs: Vec<String> = doc
+        .file_refs()
+        .into_iter()
+        .map(|r| r.value.clone())
+        .collect();
+    let mut resolved = Vec::new();
+    for r in refs {
+        let path = base.join(&r);
+        let content =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()));
+        doc.files.insert(r, content);
+        resolved.push(path);
+    }
+    resolved
 }
 
 fn expand(path: &Path) -> Result<Vec<PathBuf>, Problem> {

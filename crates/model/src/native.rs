@@ -40,6 +40,10 @@ pub struct Document {
     /// Process-wide client-side settings. At most one file may set them.
     #[serde(default)]
     pub server: Option<Spanned<Server>>,
+    /// Contents of the files this document names (see [`Document::file_refs`]), keyed
+    /// by the path as written; read by the loader so translation needs no I/O.
+    #[serde(skip)]
+    pub files: BTreeMap<String, Result<Vec<u8>, String>>,
 }
 
 /// Client-facing limits and behaviour shared by every listener.
@@ -76,9 +80,13 @@ pub struct Listener {
     pub name: Spanned<String>,
     /// `ip:port` to bind.
     pub address: Spanned<SocketAddr>,
-    /// Wire protocol. Only `http` (HTTP/1.1 and h2c) for now.
+    /// Wire protocol: `http` (HTTP/1.1 and h2c) or `https` (TLS, ALPN h2 and http/1.1).
     #[serde(default)]
     pub protocol: ListenerProtocol,
+    /// Certificates and client authentication; required for `https`.
+    pub tls: Option<Spanned<crate::tls::ListenerTls>>,
+    /// Answer every request with a redirect to this `https` listener instead of routing.
+    pub redirect_to_https: Option<Spanned<String>>,
 }
 
 /// Listener protocols.
@@ -88,6 +96,8 @@ pub enum ListenerProtocol {
     /// Cleartext HTTP/1.1, and HTTP/2 with prior knowledge (h2c).
     #[default]
     Http,
+    /// TLS; HTTP/2 or HTTP/1.1 by ALPN.
+    Https,
 }
 
 /// A backend service: endpoints plus how to talk to them.
@@ -116,6 +126,8 @@ pub struct Service {
     pub retries: Option<Retries>,
     /// Upstream connection limits.
     pub circuit_breaker: Option<CircuitBreaker>,
+    /// TLS to the endpoints (for `https` and `h2`).
+    pub tls: Option<Spanned<crate::tls::UpstreamTls>>,
 }
 
 /// Protocols spoken to backends.
@@ -127,6 +139,10 @@ pub enum UpstreamProtocol {
     Http,
     /// HTTP/2 over cleartext, prior knowledge.
     H2c,
+    /// HTTP/1.1 over TLS.
+    Https,
+    /// HTTP/2 over TLS (ALPN h2).
+    H2,
 }
 
 /// Load-balancing algorithms.

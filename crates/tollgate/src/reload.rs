@@ -1,9 +1,11 @@
-//! Hot reload: watch the configuration paths, and on a change (or SIGHUP) load, translate
-//! and apply. A bad configuration is logged with its `file:line` problems, counted in
-//! `tollgate_config_reloads_total{result="failed"}`, and the last good one keeps serving.
+//! Hot reload: watch the configuration (and the certificate files it names), and on a
+//! change or SIGHUP load, translate and apply. A bad configuration is logged with its
+//! `file:line` problems, counted in `tollgate_config_reloads_total{result="failed"}`, and
+//! the last good one keeps serving.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
@@ -13,61 +15,79 @@ use tollgate_proxy::Gateway;
 /// Bursts of file events (editors write, rename, chmod) are folded into one reload.
 const DEBOUNCE: Duration = Duration::from_millis(150);
 
+/// What to react to: configuration files inside the configured directories, and exactly
+/// the files the configuration names or is.
+#[derive(Default)]
+struct Interest {
+    dirs: HashSet<PathBuf>,
+    files: HashSet<PathBuf>,
+}
+
+impl Interest {
+    fn matches(&self, p: &Path) -> bool {
+        if self.files.contains(p) {
+            return true;
+        }
+        tollgate_model::load::is_config_file(p) && p.parent().is_some_and(|d| self.dirs.contains(d))
+    }
+}
+
 /// Watches the configuration until dropped.
 pub(crate) struct Reloader {
     tx: mpsc::UnboundedSender<()>,
-    _watcher: notify::RecommendedWatcher,
 }
 
 impl Reloader {
-    pub(crate) fn start(gateway: Arc<Gateway>, paths: Vec<PathBuf>) -> anyhow::Result<Self> {
+    /// `files`: every file the first configuration depends on.
+    pub(crate) fn start(
+        gateway: Arc<Gateway>,
+        paths: Vec<PathBuf>,
+        files: Vec<PathBuf>,
+    ) -> anyhow::Result<Self> {
         let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+        let interest = Arc::new(Mutex::new(Interest::default()));
         let events = tx.clone();
+        let seen = interest.clone();
         let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
             let Ok(ev) = ev else { return };
             if ev.kind.is_access() {
                 return;
             }
-            // In a directory only config files count; a swap file or notes.txt must not
-            // trigger a reload.
-            if ev
-                .paths
-                .iter()
-                .any(|p| tollgate_model::load::is_config_file(p))
-            {
+            let Ok(interest) = seen.lock() else { return };
+            if ev.paths.iter().any(|p| interest.matches(p)) {
                 let _ = events.send(());
             }
         })?;
+        let mut watched = HashSet::new();
+        {
+            let mut i = interest.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            for p in &paths {
+                let p = absolute(p);
+                if p.is_dir() {
+                    i.dirs.insert(p);
+                }
+            }
+        }
+        watch_all(&mut watcher, &mut watched, &interest, &files);
         for p in &paths {
-            // Watch the parent of a file too: editors replace files by renaming, which
-            // a watch on the file itself would lose.
-            let target = if p.is_dir() {
-                p.clone()
-            } else {
-                p.parent().map_or_else(
-                    || PathBuf::from("."),
-                    |d| {
-                        if d.as_os_str().is_empty() {
-                            PathBuf::from(".")
-                        } else {
-                            d.to_path_buf()
-                        }
-                    },
-                )
-            };
-            watcher.watch(&target, RecursiveMode::NonRecursive)?;
+            let p = absolute(p);
+            if p.is_dir() && watched.insert(p.clone()) {
+                watcher.watch(&p, RecursiveMode::NonRecursive)?;
+            }
         }
         tokio::spawn(async move {
+            // The watcher lives in this task: new certificate directories are added
+            // after each successful reload.
+            let mut watcher = watcher;
             while rx.recv().await.is_some() {
                 tokio::time::sleep(DEBOUNCE).await;
                 while rx.try_recv().is_ok() {}
-                reload(&gateway, &paths).await;
+                if let Some(files) = reload(&gateway, &paths).await {
+                    watch_all(&mut watcher, &mut watched, &interest, &files);
+                }
             }
         });
-        Ok(Self {
-            tx,
-            _watcher: watcher,
-        })
+        Ok(Self { tx })
     }
 
     /// Reload now (SIGHUP).
@@ -76,25 +96,55 @@ impl Reloader {
     }
 }
 
-async fn reload(gateway: &Gateway, paths: &[PathBuf]) {
-    let snapshot = match tollgate_translate::load_and_translate(paths) {
-        Ok(s) => s,
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Watches the directory of each file (editors and Kubernetes replace files by renaming,
+/// which a watch on the file itself would lose) and marks the file as interesting.
+fn watch_all(
+    watcher: &mut notify::RecommendedWatcher,
+    watched: &mut HashSet<PathBuf>,
+    interest: &Mutex<Interest>,
+    files: &[PathBuf],
+) {
+    let Ok(mut i) = interest.lock() else { return };
+    for f in files {
+        let f = absolute(f);
+        let Some(dir) = f.parent().map(Path::to_path_buf) else {
+            continue;
+        };
+        i.files.insert(f);
+        if watched.insert(dir.clone()) {
+            if let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                tracing::warn!(dir = %dir.display(), "cannot watch: {e}");
+            }
+        }
+    }
+}
+
+/// Reloads; returns the files the new configuration depends on when it was applied.
+async fn reload(gateway: &Gateway, paths: &[PathBuf]) -> Option<Vec<PathBuf>> {
+    let loaded = match tollgate_translate::load(paths) {
+        Ok(l) => l,
         Err(e) => {
             gateway.reload_failed();
             for p in &e.problems {
                 tracing::error!(problem = %p, "configuration rejected; still serving the last good one");
             }
-            return;
+            return None;
         }
     };
-    match gateway.apply(snapshot).await {
+    match gateway.apply(loaded.snapshot).await {
         Ok(version) => {
             gateway.reload_ok();
             tracing::info!(version, "configuration reloaded");
+            Some(loaded.files)
         }
         Err(e) => {
             gateway.reload_failed();
             tracing::error!("configuration rejected; still serving the last good one: {e}");
+            None
         }
     }
 }

@@ -44,20 +44,23 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
 
 async fn serve(args: RunArgs) -> anyhow::Result<()> {
     // The first configuration must be valid: there is no last good one to fall back to.
-    let snapshot = tollgate_translate::load_and_translate(&args.config)
+    let loaded = tollgate_translate::load(&args.config)
         .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
     let gateway = Arc::new(Gateway::new());
     let admin = gateway
         .start_admin(args.admin)
         .with_context(|| format!("cannot bind the admin listener {}", args.admin))?;
     tracing::info!(address = %admin, "admin listening");
-    gateway.apply(snapshot).await.context("cannot start")?;
+    gateway
+        .apply(loaded.snapshot)
+        .await
+        .context("cannot start")?;
     gateway.reload_ok();
     for (name, addr) in gateway.listener_addrs().await {
         tracing::info!(listener = %name, address = %addr, "serving");
     }
 
-    let watcher = reload::Reloader::start(gateway.clone(), args.config.clone())?;
+    let watcher = reload::Reloader::start(gateway.clone(), args.config.clone(), loaded.files)?;
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

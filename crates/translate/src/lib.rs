@@ -34,6 +34,7 @@ mod routes;
 mod server;
 mod services;
 mod syntax;
+mod tls;
 
 use problems::Problems;
 
@@ -56,6 +57,25 @@ pub fn translate_native(docs: &[Document]) -> Result<ir::Snapshot, LoadError> {
         listeners,
         services,
     })
+}
+
+/// A translated configuration and the files it depends on.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The IR.
+    pub snapshot: ir::Snapshot,
+    /// Configuration files read, then files they named (certificates, keys): everything
+    /// a change to which should trigger a reload.
+    pub files: Vec<PathBuf>,
+}
+
+/// Loads paths, translates, and says which files the result depends on.
+pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
+    let source = tollgate_model::load_paths(paths)?;
+    let snapshot = translate_native(&source.documents)?;
+    let mut files = source.files;
+    files.extend(source.referenced);
+    Ok(Loaded { snapshot, files })
 }
 
 /// Convenience for tests/CLI: load paths then translate.

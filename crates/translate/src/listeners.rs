@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use tollgate_ir as ir;
 use tollgate_model::native::{self, Listener};
 
-use crate::problems::{At, Pos, Problems};
+use crate::problems::{At, Pos, Problems, Scope};
 use crate::routes::Routed;
 
 /// Every listener by name, with its virtual hosts. With duplicate names (already
@@ -25,17 +25,58 @@ pub(crate) fn translate(
         if out.contains_key(name) {
             continue;
         }
+        let mut cx = Scope::new("listener", &l.name, at.doc, p);
+        let tls = crate::tls::listener(l, &mut cx);
+        let redirect_to_https = redirect_to_https(l, listeners, &mut cx);
         let listener = ir::Listener {
             name: name.clone(),
             address: l.address.value,
             protocol: match l.protocol {
                 native::ListenerProtocol::Http => ir::ListenerProtocol::Http,
+                native::ListenerProtocol::Https => ir::ListenerProtocol::Https,
             },
+            tls,
+            redirect_to_https,
             virtual_hosts: virtual_hosts(name, routes),
         };
         out.insert(name.clone(), listener);
     }
     out
+}
+
+/// `redirect_to_https` must name another listener that speaks https.
+fn redirect_to_https(
+    l: &Listener,
+    listeners: &[At<'_, Listener>],
+    cx: &mut Scope<'_, '_>,
+) -> Option<String> {
+    let target = l.redirect_to_https.as_ref()?;
+    let at = cx.pos_of(target);
+    match listeners.iter().find(|o| o.item.name.value == target.value) {
+        Some(o) if o.item.protocol == native::ListenerProtocol::Https => Some(target.value.clone()),
+        Some(_) => {
+            cx.push(
+                at,
+                format!(
+                    "redirect_to_https: listener {:?} is not an https listener",
+                    target.value
+                ),
+            );
+            None
+        }
+        None => {
+            let names =
+                crate::problems::list_names(listeners.iter().map(|o| o.item.name.value.as_str()));
+            cx.push(
+                at,
+                format!(
+                    "redirect_to_https: unknown listener {:?} (defined listeners: {names})",
+                    target.value
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// Two listeners cannot bind one address. Port 0 asks the OS for a free port, so

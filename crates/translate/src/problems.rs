@@ -66,6 +66,11 @@ impl<'a> Problems<'a> {
         self.found.push((at, message.into()));
     }
 
+    /// The content the loader read for a file named in document `doc`.
+    pub(crate) fn file(&self, doc: usize, path: &str) -> Option<&Result<Vec<u8>, String>> {
+        self.docs.get(doc).and_then(|d| d.files.get(path))
+    }
+
     /// `file:line:column`, for messages that point at a second place (a first definition).
     pub(crate) fn place(&self, at: Pos) -> String {
         let file = self
@@ -147,6 +152,16 @@ impl<'p, 'd> Scope<'p, 'd> {
     pub(crate) fn push(&mut self, at: Pos, message: impl std::fmt::Display) {
         self.p
             .push(at, format!("{} {:?}: {message}", self.kind, self.name));
+    }
+
+    /// The content the loader read for a file this object names.
+    pub(crate) fn file(&self, path: &str) -> Option<&Result<Vec<u8>, String>> {
+        self.p.file(self.doc, path)
+    }
+
+    /// `file:line:column` of a position.
+    pub(crate) fn place(&self, at: Pos) -> String {
+        self.p.place(at)
     }
 
     /// A problem in a value that has no position of its own.

@@ -59,7 +59,10 @@ fn service(at: At<'_, Service>, p: &mut Problems<'_>) -> ir::Service {
         protocol: match s.protocol {
             native::UpstreamProtocol::Http => ir::UpstreamProtocol::Http,
             native::UpstreamProtocol::H2c => ir::UpstreamProtocol::H2c,
+            native::UpstreamProtocol::Https => ir::UpstreamProtocol::Https,
+            native::UpstreamProtocol::H2 => ir::UpstreamProtocol::H2,
         },
+        tls: crate::tls::upstream(s, &mut cx),
         load_balancer: load_balancer(s, &mut cx),
         health_check: s
             .health_check

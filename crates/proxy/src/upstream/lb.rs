@@ -95,6 +95,7 @@ mod tests {
             idle_timeout: Duration::from_secs(1),
             retries: ir::Retries::default(),
             max_connections_per_endpoint: 10,
+            tls: None,
         };
         Upstream::new(&cfg, None).expect("ok")
     }

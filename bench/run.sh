@@ -1,0 +1,484 @@
+#!/usr/bin/env bash
+# Tollgate vs NGINX vs HAProxy as reverse proxies in front of the same backend, on this
+# machine, one worker each. Prints rps, p50, p99, proxy CPU-µs per request and peak RSS
+# per (scenario, proxy) and writes bench/results/latest.json. See bench/README.md.
+#
+#   bench/run.sh                         build, then run every scenario (~2 minutes)
+#   SKIP_BUILD=1 DURATION=5s bench/run.sh
+#   SCENARIOS=http1_6b PROXIES="nginx haproxy" bench/run.sh
+#
+# stdout carries only the result table; progress and logs go to stderr.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT_DIR=$(cd "$BENCH_DIR/.." && pwd)
+HELPER=$BENCH_DIR/bench.py
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+# ------------------------------------------------------------------------------ knobs
+DURATION=${DURATION:-10s}          # measured wrk run per row (wrk syntax: 10s, 1m)
+WARMUP=${WARMUP:-2s}               # unmeasured wrk run before it
+CONNECTIONS=${CONNECTIONS:-50}     # client connections
+REQUEST_PATH=${REQUEST_PATH:-/}    # path requested through the proxy (/status/503 tests
+                                   # that a non-2xx row is reported as failed)
+WRK_THREADS=${WRK_THREADS:-1}      # wrk threads
+SCENARIOS=${SCENARIOS:-"http1_6b http1_16k"}
+PROXIES=${PROXIES:-"tollgate nginx haproxy"}
+PROXY_CPU=${PROXY_CPU:-0}          # core the proxy is pinned to
+LOAD_CPU=${LOAD_CPU:-1}            # core wrk and the backend are pinned to
+SKIP_BUILD=${SKIP_BUILD:-0}
+READY_TIMEOUT=${READY_TIMEOUT:-20} # seconds for a proxy/backend to answer 2xx
+BUILD_TIMEOUT=${BUILD_TIMEOUT:-3600}
+RESULTS_DIR=${RESULTS_DIR:-$BENCH_DIR/results}
+KEEP_TMP=${KEEP_TMP:-0}            # 1: keep configs, logs and raw wrk output
+NOISE_PCT=${NOISE_PCT:-10}         # warn when other processes use more of the proxy core
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/tollgate-target}
+TOLLGATE_BIN=${TOLLGATE_BIN:-$CARGO_TARGET_DIR/release/tollgate}
+ECHO_BIN=${ECHO_BIN:-$CARGO_TARGET_DIR/release/tollgate-echo}
+
+# Tools each part needs, and the Debian package that has each tool.
+declare -A TOOL_PKG=([nginx]=nginx-light [haproxy]=haproxy [wrk]=wrk [h2load]=nghttp2-client
+  [hyperfine]=hyperfine [taskset]=util-linux [python3]=python3 [openssl]=openssl)
+declare -A SCENARIO_TOOLS=([http1_6b]="wrk" [http1_16k]="wrk")
+declare -A PROXY_TOOLS=([tollgate]="" [nginx]="nginx" [haproxy]="haproxy")
+
+# ------------------------------------------------------------------------------ basics
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-bench.XXXXXX")
+ROWS=$TMP/rows.jsonl
+: >"$ROWS"
+STARTED_PIDS=()     # every background process this script started
+CREATED_POLICY_RC=0
+
+py() { python3 "$HELPER" "$@"; }
+
+# alive PID: the process exists and is not a zombie.
+alive() {
+  local line state
+  line=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  state=${line##*) }
+  state=${state%% *}
+  [[ $state != Z && $state != X ]]
+}
+
+# proc_start PID: the process's start time (field 22 of /proc/PID/stat), to tell a
+# process from a later one that reuses its pid.
+proc_start() {
+  local line f
+  line=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  read -r -a f <<<"${line##*) }"
+  echo "${f[19]}"
+}
+
+# forget_pid PID: drop a reaped pid from STARTED_PIDS (its number may be reused).
+forget_pid() {
+  local i
+  for i in "${!STARTED_PIDS[@]}"; do
+    [[ ${STARTED_PIDS[i]} == "$1" ]] && unset 'STARTED_PIDS[i]'
+  done
+  STARTED_PIDS=("${STARTED_PIDS[@]}")
+}
+
+# stop_pid PID: SIGTERM, wait up to 5 s, then SIGKILL; then SIGKILL whatever it forked
+# that is still there (e.g. an nginx worker whose master was killed).
+stop_pid() {
+  local pid=$1 kids=() k i
+  if alive "$pid"; then
+    for k in $(py descendants "$pid" 2>/dev/null || true); do
+      kids+=("$k:$(proc_start "$k" || echo gone)")
+    done
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+      alive "$pid" || break
+      sleep 0.1
+    done
+    if alive "$pid"; then
+      log "pid $pid ignored SIGTERM for 5s; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  wait "$pid" 2>/dev/null || true
+  forget_pid "$pid"
+  for k in "${kids[@]}"; do
+    if alive "${k%%:*}" && [[ $(proc_start "${k%%:*}") == "${k#*:}" ]]; then
+      kill -KILL "${k%%:*}" 2>/dev/null || true
+    fi
+  done
+}
+
+# run_waited CMD...: run CMD as a tracked background job and wait for it, so that a
+# signal to this script interrupts the wait (and cleanup stops CMD) at once.
+run_waited() {
+  local pid rc=0
+  "$@" &
+  pid=$!
+  STARTED_PIDS+=("$pid")
+  wait "$pid" || rc=$?
+  forget_pid "$pid"
+  return "$rc"
+}
+
+cleanup() {
+  local rc=$? i
+  trap - EXIT INT TERM
+  for ((i = ${#STARTED_PIDS[@]} - 1; i >= 0; i--)); do
+    stop_pid "${STARTED_PIDS[i]}"
+  done
+  if [[ $CREATED_POLICY_RC == 1 ]]; then rm -f /usr/sbin/policy-rc.d; fi
+  if [[ $KEEP_TMP == 1 ]]; then log "kept work files in $TMP"; else rm -rf "$TMP"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start_bg NAME CPU CMD...: run CMD pinned to CPU in the background, output to
+# $TMP/NAME.log. Sets BG_PID and BG_LOG (no subshell, so the pid is ours to reap).
+start_bg() {
+  local name=$1 cpu=$2
+  shift 2
+  BG_LOG=$TMP/$name.log
+  taskset -c "$cpu" "$@" >"$BG_LOG" 2>&1 &
+  BG_PID=$!
+  STARTED_PIDS+=("$BG_PID")
+}
+
+log_tail() { tail -n "${2:-5}" "$1" 2>/dev/null | tr '\n' ' ' | sed 's/  */ /g; s/ $//'; }
+
+# duration_secs 10s|2m|1h|30 -> whole seconds (wrk's own syntax, integers only).
+duration_secs() {
+  local d=$1
+  [[ $d =~ ^([0-9]+)([smh]?)$ ]] || die "bad duration '$d' (use e.g. 10s, 1m)"
+  case ${BASH_REMATCH[2]} in
+    m) echo $((BASH_REMATCH[1] * 60)) ;;
+    h) echo $((BASH_REMATCH[1] * 3600)) ;;
+    *) echo "${BASH_REMATCH[1]}" ;;
+  esac
+}
+
+# ------------------------------------------------------------------------------ setup
+ensure_tools() {
+  local t missing=() pkgs=() more=() need=(taskset python3)
+  for t in $SCENARIOS; do
+    [[ -v SCENARIO_TOOLS[$t] ]] || die "unknown scenario '$t' (known: ${!SCENARIO_TOOLS[*]})"
+    read -r -a more <<<"${SCENARIO_TOOLS[$t]}"
+    need+=("${more[@]}")
+  done
+  for t in $PROXIES; do
+    [[ -v PROXY_TOOLS[$t] ]] || die "unknown proxy '$t' (known: ${!PROXY_TOOLS[*]})"
+    read -r -a more <<<"${PROXY_TOOLS[$t]}"
+    need+=("${more[@]}")
+  done
+  for t in "${need[@]}"; do
+    command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  for t in "${missing[@]}"; do pkgs+=("${TOOL_PKG[$t]:-$t}"); done
+  if [[ $(id -u) != 0 ]]; then
+    die "missing tools: ${missing[*]}; install them with: apt-get install -y ${pkgs[*]}"
+  fi
+  log "installing ${pkgs[*]} (missing: ${missing[*]})"
+  # Do not let the packages start their system services (nginx on :80 etc.).
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    CREATED_POLICY_RC=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2 || die "apt-get update failed"
+  apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2 || die "apt-get install ${pkgs[*]} failed"
+  if [[ $CREATED_POLICY_RC == 1 ]]; then rm -f /usr/sbin/policy-rc.d; CREATED_POLICY_RC=0; fi
+  for t in "${missing[@]}"; do
+    command -v "$t" >/dev/null 2>&1 || die "'$t' still missing after installing ${TOOL_PKG[$t]:-$t}"
+  done
+}
+
+check_cpus() {
+  local ncpu
+  ncpu=$(nproc)
+  if ((ncpu < 2)) && [[ $PROXY_CPU != "$LOAD_CPU" ]]; then
+    log "only $ncpu usable core(s): pinning everything to core 0 (numbers will be poor)"
+    PROXY_CPU=0 LOAD_CPU=0
+  fi
+  taskset -c "$PROXY_CPU" true 2>/dev/null || die "cannot pin to core $PROXY_CPU (PROXY_CPU)"
+  taskset -c "$LOAD_CPU" true 2>/dev/null || die "cannot pin to core $LOAD_CPU (LOAD_CPU)"
+}
+
+TOLLGATE_UNAVAILABLE=""
+build() {
+  local logf
+  mkdir -p "$RESULTS_DIR"
+  if [[ $SKIP_BUILD == 1 ]]; then
+    log "SKIP_BUILD=1: using $ECHO_BIN and $TOLLGATE_BIN as they are"
+  else
+    command -v cargo >/dev/null 2>&1 || die "cargo not found (or run with SKIP_BUILD=1)"
+    log "building tollgate-echo (release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR; waits if another build holds the lock)"
+    logf=$RESULTS_DIR/build-tollgate-echo.log
+    (cd "$ROOT_DIR" && timeout "$BUILD_TIMEOUT" cargo build --release -p tollgate-test-support --bin tollgate-echo) >"$logf" 2>&1 ||
+      die "building tollgate-echo failed: $(log_tail "$logf" 8) (full log: $logf)"
+    if [[ " $PROXIES " == *" tollgate "* ]]; then
+      log "building tollgate (release)"
+      logf=$RESULTS_DIR/build-tollgate.log
+      if ! (cd "$ROOT_DIR" && timeout "$BUILD_TIMEOUT" cargo build --release -p tollgate) >"$logf" 2>&1; then
+        TOLLGATE_UNAVAILABLE="tollgate binary not built (cargo build --release -p tollgate failed; see $logf)"
+        log "$TOLLGATE_UNAVAILABLE"
+        log "  $(grep -m3 -E '^error' "$logf" | tr '\n' ' ')"
+      fi
+    fi
+  fi
+  [[ -x $ECHO_BIN ]] || die "backend binary not built: $ECHO_BIN (cargo build --release -p tollgate-test-support)"
+  if [[ -z $TOLLGATE_UNAVAILABLE && ! -x $TOLLGATE_BIN ]]; then
+    TOLLGATE_UNAVAILABLE="tollgate binary not built ($TOLLGATE_BIN missing)"
+  fi
+}
+
+write_meta() {
+  local git_rev git_dirty=false
+  git_rev=$(git -C "$ROOT_DIR" rev-parse HEAD 2>/dev/null || echo unknown)
+  [[ -n $(git -C "$ROOT_DIR" status --porcelain 2>/dev/null) ]] && git_dirty=true
+  py meta "$TMP/meta.json" \
+    "git_rev=$git_rev" "git_dirty=$git_dirty" \
+    "duration=$DURATION" "warmup=$WARMUP" "connections=$CONNECTIONS" "wrk_threads=$WRK_THREADS" "request_path=$REQUEST_PATH" \
+    "proxy_cpu=$PROXY_CPU" "load_cpu=$LOAD_CPU" "scenarios=$SCENARIOS" "proxies=$PROXIES" \
+    "nginx_version=$( (nginx -v 2>&1 || true) | head -1)" \
+    "haproxy_version=$( (haproxy -v 2>&1 || true) | head -1)" \
+    "wrk_version=$( (wrk -v 2>&1 || true) | head -1)" \
+    "tollgate_bin=$TOLLGATE_BIN" "tollgate_unavailable=$TOLLGATE_UNAVAILABLE"
+}
+
+# ------------------------------------------------------------------------------ backend
+# start_backend NAME BODY_SIZE: sets BACKEND_ADDR, BACKEND_PID and BODY_SIZE.
+start_backend() {
+  local name=$1 size=$2 i addr=""
+  start_bg "backend-$name" "$LOAD_CPU" "$ECHO_BIN" --listen 127.0.0.1:0 \
+    --fixed-body-size "$size" --workers 1
+  BACKEND_PID=$BG_PID
+  # It binds port 0 and prints "tollgate-echo NAME listening on ADDR".
+  for ((i = 0; i < 100; i++)); do
+    addr=$(sed -n 's/.* listening on \(127\.[0-9.]*:[0-9]*\).*/\1/p' "$BG_LOG" | head -1)
+    [[ -n $addr ]] && break
+    alive "$BACKEND_PID" || break
+    sleep 0.1
+  done
+  [[ -n $addr ]] || die "backend $name did not start: $(log_tail "$BG_LOG")"
+  py wait-http "http://$addr/" "$READY_TIMEOUT" "$BACKEND_PID" ||
+    die "backend $name at $addr does not answer 2xx: $(log_tail "$BG_LOG")"
+  BACKEND_ADDR=$addr
+  BODY_SIZE=$size
+  log "backend $name ($size-byte body) on $addr, pid $BACKEND_PID, core $LOAD_CPU"
+}
+
+# ------------------------------------------------------------------------------ proxies
+# Each proxy has:
+#   proxy_NAME_unavailable          print a reason when it cannot run here (else nothing)
+#   proxy_NAME_start DIR BACKEND    write its config into DIR, start it pinned to
+#                                   $PROXY_CPU via start_bg; set PROXY_PID, PROXY_URL
+#                                   (its listener, ending in /) and PROXY_READY_URLS
+#                                   (URLs that answer 2xx once it serves).
+# All: one worker, keep-alive to clients and to the backend, no access log.
+
+proxy_tollgate_unavailable() { [[ -z $TOLLGATE_UNAVAILABLE ]] || echo "$TOLLGATE_UNAVAILABLE"; }
+proxy_tollgate_start() {
+  local dir=$1 backend=$2 port admin
+  read -r port admin < <(py free-ports 2)
+  cat >"$dir/tollgate.yaml" <<EOF
+server: { access_log: false }
+listeners:
+  - { name: web, address: "127.0.0.1:$port", protocol: http }
+services:
+  - { name: echo, endpoints: ["$backend"] }
+routes:
+  - { name: all, backends: [{ service: echo }] }
+EOF
+  start_bg "$(basename "$dir")-tollgate" "$PROXY_CPU" "$TOLLGATE_BIN" run -c "$dir/tollgate.yaml" \
+    --workers 1 --admin "127.0.0.1:$admin"
+  PROXY_PID=$BG_PID
+  PROXY_URL="http://127.0.0.1:$port/"
+  PROXY_READY_URLS="http://127.0.0.1:$admin/readyz $PROXY_URL"
+}
+
+proxy_nginx_unavailable() { command -v nginx >/dev/null 2>&1 || echo "nginx not installed"; }
+proxy_nginx_start() {
+  local dir=$1 backend=$2 port
+  read -r port < <(py free-ports 1)
+  mkdir -p "$dir/client_body" "$dir/proxy_temp"
+  cat >"$dir/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $dir/client_body;
+  proxy_temp_path $dir/proxy_temp;
+  keepalive_requests 1000000;
+  upstream echo {
+    server $backend;
+    keepalive 64;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:$port;
+    location / {
+      proxy_pass http://echo;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+EOF
+  start_bg "$(basename "$dir")-nginx" "$PROXY_CPU" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+  PROXY_PID=$BG_PID
+  PROXY_URL="http://127.0.0.1:$port/"
+  PROXY_READY_URLS=$PROXY_URL
+}
+
+proxy_haproxy_unavailable() { command -v haproxy >/dev/null 2>&1 || echo "haproxy not installed"; }
+proxy_haproxy_start() {
+  local dir=$1 backend=$2 port
+  read -r port < <(py free-ports 1)
+  cat >"$dir/haproxy.cfg" <<EOF
+global
+  nbthread 1
+  maxconn 4096
+
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+
+frontend web
+  bind 127.0.0.1:$port
+  default_backend echo
+
+backend echo
+  server s1 $backend
+EOF
+  start_bg "$(basename "$dir")-haproxy" "$PROXY_CPU" haproxy -db -f "$dir/haproxy.cfg"
+  PROXY_PID=$BG_PID
+  PROXY_URL="http://127.0.0.1:$port/"
+  PROXY_READY_URLS=$PROXY_URL
+}
+
+# ------------------------------------------------------------------------------ load
+# Each load generator has load_NAME MODE URL OUT: MODE is warmup or measure; OUT gets
+# the raw output, which bench.py's parser for NAME understands. Returns its exit status.
+
+load_wrk() {
+  local mode=$1 url=$2 out=$3 d lat=()
+  if [[ $mode == warmup ]]; then d=$WARMUP; else d=$DURATION; lat=(--latency); fi
+  run_waited timeout "$(($(duration_secs "$d") + 30))" taskset -c "$LOAD_CPU" \
+    wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$d" "${lat[@]}" "$url" >"$out" 2>&1
+}
+
+# ------------------------------------------------------------------------------ one row
+# run_row SCENARIO PROXY LOAD: start PROXY in front of $BACKEND_ADDR, check that it
+# relays the backend's $BODY_SIZE-byte answer, warm up, measure with load generator
+# LOAD, append one JSON row to $ROWS, stop PROXY.
+run_row() {
+  local scenario=$1 proxy=$2 load=$3 reason dir attempt ready=0 url rc why status
+  reason=$("proxy_${proxy}_unavailable")
+  if [[ -n $reason ]]; then
+    log "$scenario/$proxy: skipped: $reason"
+    py skip --scenario "$scenario" --proxy "$proxy" --reason "$reason" >>"$ROWS"
+    return 0
+  fi
+  # Ports are picked free just before start; retry if another process took one meanwhile.
+  for attempt in 1 2 3; do
+    dir=$TMP/$scenario-$proxy-$attempt
+    mkdir -p "$dir"
+    "proxy_${proxy}_start" "$dir" "$BACKEND_ADDR"
+    ready=1
+    for url in $PROXY_READY_URLS; do
+      if ! py wait-http "$url" "$READY_TIMEOUT" "$PROXY_PID" 2>"$dir/ready.err"; then
+        ready=0
+        break
+      fi
+    done
+    ((ready)) && break
+    if alive "$PROXY_PID"; then
+      why="$proxy did not become ready: $(log_tail "$dir/ready.err" 1)"
+    else
+      status=0
+      wait "$PROXY_PID" 2>/dev/null || status=$?
+      why="$proxy exited (status $status) before becoming ready"
+    fi
+    stop_pid "$PROXY_PID"
+    grep -qiE 'address (already )?in use|EADDRINUSE|cannot bind' "$BG_LOG" "$dir"/*.log 2>/dev/null || break
+    log "$scenario/$proxy: port taken, retrying with new ports"
+  done
+  if ((!ready)); then
+    why="$why; log: $(log_tail "$BG_LOG" 3)"
+    [[ $why == *"log: " ]] && why="${why}(empty)"
+    log "$scenario/$proxy: FAIL: $why"
+    py skip --status fail --scenario "$scenario" --proxy "$proxy" --reason "$why" >>"$ROWS"
+    return 0
+  fi
+  url=$PROXY_URL${REQUEST_PATH#/}
+  if [[ $REQUEST_PATH == / ]] && ! py check-body "$url" "$BODY_SIZE" 2>"$dir/check.err"; then
+    why="$proxy does not relay the backend's answer: $(log_tail "$dir/check.err" 1)"
+    log "$scenario/$proxy: FAIL: $why"
+    py skip --status fail --scenario "$scenario" --proxy "$proxy" --reason "$why" >>"$ROWS"
+    stop_pid "$PROXY_PID"
+    return 0
+  fi
+  log "$scenario/$proxy: pid $PROXY_PID on core $PROXY_CPU, $PROXY_URL; warm-up $WARMUP"
+  "load_$load" warmup "$url" "$dir/warmup.out" || true
+  log "$scenario/$proxy: measuring $DURATION, $CONNECTIONS connections, $url"
+  py snap "$dir/before.json" "$PROXY_PID" "$BACKEND_PID"
+  rc=0
+  "load_$load" measure "$url" "$dir/load.out" || rc=$?
+  py snap "$dir/after.json" "$PROXY_PID" "$BACKEND_PID"
+  py row --scenario "$scenario" --proxy "$proxy" --load "$load" --load-output "$dir/load.out" \
+    --load-rc "$rc" --before "$dir/before.json" --after "$dir/after.json" \
+    --proxy-pid "$PROXY_PID" --backend-pid "$BACKEND_PID" --proxy-cpu "$PROXY_CPU" \
+    --noise-pct "$NOISE_PCT" >>"$ROWS"
+  log "$scenario/$proxy: $(tail -n 1 "$ROWS" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["status"], "rps=%s p99_ms=%s cpu_us/req=%s core_util_pct=%s" % (r["rps"], r["p99_ms"], r["cpu_us_per_req"], r["core_util_pct"]), "; ".join(r["problems"] + r["warnings"]))')"
+  stop_pid "$PROXY_PID"
+}
+
+# ------------------------------------------------------------------------------ scenarios
+# A scenario is a function scenario_NAME (listed in SCENARIO_TOOLS with the tools it
+# needs). It starts what it needs, calls run_row once per proxy in $PROXIES, and stops
+# what it started. Later: https (TLS listener), h2 (load_h2load), route-table scale,
+# reload under load.
+
+http1_get_scenario() {
+  local name=$1 size=$2 proxy
+  start_backend "$name" "$size"
+  for proxy in $PROXIES; do
+    run_row "$name" "$proxy" wrk
+  done
+  stop_pid "$BACKEND_PID"
+}
+
+scenario_http1_6b() { http1_get_scenario http1_6b 6; }       # HTTP/1.1 GET, 6-byte body
+scenario_http1_16k() { http1_get_scenario http1_16k 16384; } # HTTP/1.1 GET, 16 KiB body
+
+# ------------------------------------------------------------------------------ main
+main() {
+  local s rc=0
+  duration_secs "$DURATION" >/dev/null
+  duration_secs "$WARMUP" >/dev/null
+  [[ $CONNECTIONS =~ ^[0-9]+$ && $WRK_THREADS =~ ^[0-9]+$ ]] || die "CONNECTIONS and WRK_THREADS must be integers"
+  ensure_tools
+  check_cpus
+  build
+  write_meta
+  for s in $SCENARIOS; do
+    "scenario_$s"
+  done
+  mkdir -p "$RESULTS_DIR"
+  py report "$ROWS" "$TMP/meta.json" "$RESULTS_DIR/latest.json" || rc=$?
+  log "results written to $RESULTS_DIR/latest.json"
+  return "$rc"
+}
+
+main "$@"
