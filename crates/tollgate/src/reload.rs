@@ -115,10 +115,10 @@ fn watch_all(
             continue;
         };
         i.files.insert(f);
-        if watched.insert(dir.clone()) {
-            if let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
-                tracing::warn!(dir = %dir.display(), "cannot watch: {e}");
-            }
+        if watched.insert(dir.clone())
+            && let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive)
+        {
+            tracing::warn!(dir = %dir.display(), "cannot watch: {e}");
         }
     }
 }
