@@ -123,6 +123,59 @@ impl ProxyError {
     }
 }
 
+/// The gRPC status code for an HTTP status made by the gateway (the mapping gRPC's own
+/// HTTP-to-gRPC table uses).
+pub fn grpc_code(status: StatusCode) -> u8 {
+    match status.as_u16() {
+        400 => 13,       // INTERNAL
+        401 => 16,       // UNAUTHENTICATED
+        403 => 7,        // PERMISSION_DENIED
+        404 => 12,       // UNIMPLEMENTED
+        408 | 504 => 4,  // DEADLINE_EXCEEDED
+        413 | 431 => 8,  // RESOURCE_EXHAUSTED
+        429 => 8,        // RESOURCE_EXHAUSTED
+        502 | 503 => 14, // UNAVAILABLE
+        _ => 2,          // UNKNOWN
+    }
+}
+
+/// A gRPC error as a trailers-only response: HTTP 200 with `grpc-status` and
+/// `grpc-message` in the head, so gRPC clients see a gRPC error instead of an HTTP one.
+pub fn grpc_error_response(
+    status: StatusCode,
+    message: &str,
+    request_id: &str,
+) -> Response<ProxyBody> {
+    let mut res = Response::new(ProxyBody::empty());
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    h.insert(
+        "grpc-status",
+        HeaderValue::from(u16::from(grpc_code(status))),
+    );
+    let msg = format!("{message} (request id {request_id})");
+    if let Ok(v) = HeaderValue::from_str(&percent_encode(&msg)) {
+        h.insert("grpc-message", v);
+    }
+    res
+}
+
+/// gRPC's `grpc-message` is percent-encoded (only printable ASCII except `%` is kept).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// The one JSON error body.
 pub fn error_body(message: &str, request_id: &str) -> Bytes {
     let body = serde_json::json!({ "message": message, "request_id": request_id });
@@ -169,6 +222,19 @@ mod tests {
         assert_eq!(ProxyError::CircuitOpen.status(), 503);
         assert_eq!(ProxyError::UpstreamConnect.status(), 502);
         assert_eq!(ProxyError::Direct(418, "teapot".into()).status(), 418);
+    }
+
+    #[test]
+    fn grpc_errors_are_trailers_only() {
+        let res = grpc_error_response(StatusCode::NOT_FOUND, "no route matched", "id1");
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["grpc-status"], "12");
+        assert_eq!(
+            res.headers()["grpc-message"],
+            "no route matched (request id id1)"
+        );
+        assert_eq!(grpc_code(StatusCode::SERVICE_UNAVAILABLE), 14);
+        assert_eq!(percent_encode("a%b\n"), "a%25b%0A");
     }
 
     #[test]

@@ -24,6 +24,8 @@ use crate::upstream::{Endpoint, Upstream, lb};
 
 /// The request as it will be sent upstream.
 pub(crate) struct Outgoing {
+    /// The client asked for a protocol upgrade (WebSocket): HTTP/1.1 upstream only.
+    pub(crate) upgrade: bool,
     pub(crate) method: Method,
     pub(crate) path_and_query: String,
     pub(crate) host: Option<HeaderValue>,
@@ -88,7 +90,13 @@ async fn run(
     up: &Arc<Upstream>,
     out: Outgoing,
 ) -> Result<(Response<ProxyBody>, Arc<str>), ProxyError> {
-    let h2 = up.config.protocol == ir::UpstreamProtocol::H2c;
+    let h2 = up.config.protocol.is_h2();
+    if out.upgrade && h2 {
+        // Upgrades are an HTTP/1.1 mechanism; an HTTP/2 upstream cannot take one.
+        return Err(ProxyError::BadRequest(
+            "this route's upstream speaks HTTP/2 and cannot take a protocol upgrade".into(),
+        ));
+    }
     let uri = upstream_uri(h2, out.host.as_ref(), &out.path_and_query)?;
     let mut headers = out.headers;
     if h2 {
@@ -232,7 +240,12 @@ async fn attempt_once(
         Ok(Err(e)) => return Err(classify(&e)),
         Ok(Ok(res)) => res,
     };
-    let checkin = conn.into_checkin();
+    // An upgraded connection belongs to its tunnel now, never to the pool.
+    let checkin = if res.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+        None
+    } else {
+        conn.into_checkin()
+    };
     let (parts, body) = res.into_parts();
     let body = UpstreamBody::new(body, checkin, up.config.idle_timeout);
     Ok(Response::from_parts(parts, ProxyBody::upstream(body)))
@@ -289,7 +302,7 @@ fn start_mirrors(
         let up = up.clone();
         let method = method.clone();
         let headers = headers.clone();
-        let h2 = up.config.protocol == ir::UpstreamProtocol::H2c;
+        let h2 = up.config.protocol.is_h2();
         let host = headers.get(header::HOST).cloned().or_else(|| {
             uri.authority()
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())

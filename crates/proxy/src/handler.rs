@@ -23,7 +23,7 @@ use hyper::body::Incoming;
 use tollgate_ir as ir;
 
 use crate::body::ProxyBody;
-use crate::error::{ProxyError, error_response};
+use crate::error::ProxyError;
 use crate::forward::{self, Outgoing};
 use crate::headers::{self, X_REQUEST_ID};
 use crate::router::Route;
@@ -35,6 +35,8 @@ pub(crate) struct ConnInfo {
     pub(crate) peer: SocketAddr,
     pub(crate) listener: Arc<str>,
     pub(crate) scheme: &'static str,
+    /// The verified client-certificate subject (mTLS listeners).
+    pub(crate) client_subject: Option<Arc<str>>,
 }
 
 /// Facts gathered for the log phase.
@@ -54,6 +56,10 @@ pub(crate) async fn handle(
     let rt = shared.store.load_full();
     let request_id = shared.ids.for_request(req.headers());
     let method = req.method().clone();
+    let grpc = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
     let log_path = shared
         .access_log_on(&rt)
         .then(|| req.uri().path().to_owned());
@@ -63,7 +69,7 @@ pub(crate) async fn handle(
     };
     let mut res = match process(&shared, &rt, &conn, req, &request_id, &mut facts).await {
         Ok(res) => res,
-        Err(e) => error_reply(&shared, &e, &request_id),
+        Err(e) => error_reply(&shared, &e, &request_id, grpc),
     };
     res.headers_mut().insert(X_REQUEST_ID, request_id.clone());
     let status = res.status().as_u16();
@@ -86,10 +92,19 @@ pub(crate) async fn handle(
     res
 }
 
-fn error_reply(shared: &Shared, e: &ProxyError, request_id: &HeaderValue) -> Response<ProxyBody> {
+fn error_reply(
+    shared: &Shared,
+    e: &ProxyError,
+    request_id: &HeaderValue,
+    grpc: bool,
+) -> Response<ProxyBody> {
     let id = request_id.to_str().unwrap_or("");
     if e.source() == crate::error::ErrorSource::Downstream {
         shared.metrics.rejected(e.status().as_u16());
+    }
+    if grpc {
+        // gRPC clients understand only gRPC statuses.
+        return crate::error::grpc_error_response(e.status(), &e.to_string(), id);
     }
     e.to_response(id)
 }
@@ -120,6 +135,17 @@ async fn process(
         .map_err(|e| ProxyError::BadRequest(format!("invalid request path: {e}")))?;
     let query = parts.uri.query();
     let table = rt.tables.get(&*conn.listener).ok_or(ProxyError::NoRoute)?;
+    if let Some(target) = &table.redirect_to_https {
+        return Ok(https_redirect(
+            shared,
+            rt,
+            target,
+            &parts.method,
+            &host,
+            &path,
+            query,
+        ));
+    }
     let route = table
         .find(&host, &parts.method, &path, query, &parts.headers)
         .ok_or(ProxyError::NoRoute)?
@@ -139,7 +165,7 @@ async fn process(
                 query,
             ));
         }
-        ir::Action::Respond(d) => return Ok(direct(d, request_id)),
+        ir::Action::Respond(d) => return direct(d),
         ir::Action::Forward(_) => &route.backends,
     };
     if let Some(ops) = &route.request_headers {
@@ -167,6 +193,21 @@ async fn process(
         authority.as_ref(),
     );
     let hop = tollgate_wire::strip_hop_by_hop(&mut parts.headers);
+    // An upgrade (WebSocket) needs the client side of the connection, which hyper hands
+    // over through the request's extensions; it must be taken before the request moves.
+    let upgrade = match hop.upgrade {
+        Some(protocol) => match parts.extensions.remove::<hyper::upgrade::OnUpgrade>() {
+            Some(on) => {
+                parts
+                    .headers
+                    .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+                parts.headers.insert(header::UPGRADE, protocol.clone());
+                Some((protocol, on))
+            }
+            None => None,
+        },
+        None => None,
+    };
     if let Some(expect) = parts.headers.remove(header::EXPECT) {
         // hyper's server sends `100 Continue` itself when the body is first read, so the
         // expectation must not travel upstream (the upstream's 100 would be lost).
@@ -175,11 +216,24 @@ async fn process(
         }
     }
     parts.headers.insert(X_REQUEST_ID, request_id.clone());
+    if let Some(h) = &table.forward_subject_header {
+        // Always replaced: a client must not be able to claim a certificate identity.
+        parts.headers.remove(h);
+        if let Some(v) = conn
+            .client_subject
+            .as_deref()
+            .and_then(|s| HeaderValue::from_str(s).ok())
+        {
+            parts.headers.insert(h.clone(), v);
+        }
+    }
     let path_and_query = match query {
         Some(q) => format!("{upstream_path}?{q}"),
         None => upstream_path.into_owned(),
     };
+    let wants_upgrade = upgrade.is_some();
     let out = Outgoing {
+        upgrade: wants_upgrade,
         method: parts.method,
         path_and_query,
         host: upstream_host,
@@ -192,7 +246,34 @@ async fn process(
     facts.upstream = Some(upstream);
 
     // Response phase.
-    tollgate_wire::strip_hop_by_hop(res.headers_mut());
+    let res_hop = tollgate_wire::strip_hop_by_hop(res.headers_mut());
+    if res.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let (Some((protocol, client)), Some(upstream_io)) = (
+            upgrade,
+            res.extensions_mut().remove::<hyper::upgrade::OnUpgrade>(),
+        ) else {
+            // A 101 nobody asked for cannot be honoured.
+            return Err(ProxyError::UpstreamProtocol);
+        };
+        let protocol = res_hop.upgrade.unwrap_or(protocol);
+        let idle = route
+            .backends
+            .first()
+            .map_or(std::time::Duration::from_secs(300), |(u, _)| {
+                u.config.idle_timeout
+            });
+        if let Some(ops) = &route.response_headers {
+            ops.apply(res.headers_mut());
+        }
+        return Ok(crate::upgrade::complete(
+            shared,
+            client,
+            res,
+            upstream_io,
+            protocol,
+            idle,
+        ));
+    }
     if let Some(ops) = &route.response_headers {
         ops.apply(res.headers_mut());
     }
@@ -267,10 +348,51 @@ fn redirect(
     res
 }
 
-fn direct(d: &ir::DirectResponse, request_id: &HeaderValue) -> Response<ProxyBody> {
+/// `redirect_to_https`: the same host and path on the https listener. 301 keeps the
+/// method only for GET and HEAD in practice, so other methods get 308.
+fn https_redirect(
+    shared: &Shared,
+    rt: &Runtime,
+    target: &str,
+    method: &http::Method,
+    host: &str,
+    path: &str,
+    query: Option<&str>,
+) -> Response<ProxyBody> {
+    let port = shared
+        .bound
+        .load()
+        .get(target)
+        .map(|a| a.port())
+        .or_else(|| rt.snapshot.listeners.get(target).map(|l| l.address.port()))
+        .unwrap_or(443);
+    let mut location = format!("https://{host}");
+    if port != 443 {
+        location.push_str(&format!(":{port}"));
+    }
+    location.push_str(path);
+    if let Some(q) = query {
+        location.push('?');
+        location.push_str(q);
+    }
+    let status = if matches!(*method, http::Method::GET | http::Method::HEAD) {
+        StatusCode::MOVED_PERMANENTLY
+    } else {
+        StatusCode::PERMANENT_REDIRECT
+    };
+    let mut res = Response::new(ProxyBody::empty());
+    *res.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+fn direct(d: &ir::DirectResponse) -> Result<Response<ProxyBody>, ProxyError> {
     let status = StatusCode::from_u16(d.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if status.is_client_error() || status.is_server_error() {
-        return error_response(status, &d.body, request_id.to_str().unwrap_or(""));
+        // Errors take the one error shape (JSON, or gRPC for gRPC clients).
+        return Err(ProxyError::Direct(status.as_u16(), d.body.clone()));
     }
     let mut res = Response::new(ProxyBody::full(d.body.clone().into()));
     *res.status_mut() = status;
@@ -278,7 +400,7 @@ fn direct(d: &ir::DirectResponse, request_id: &HeaderValue) -> Response<ProxyBod
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    res
+    Ok(res)
 }
 
 #[allow(clippy::too_many_arguments)]

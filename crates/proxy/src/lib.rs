@@ -19,6 +19,8 @@ mod router;
 mod runtime;
 mod server;
 mod shared;
+mod tls;
+mod upgrade;
 mod upstream;
 
 use std::collections::{BTreeMap, HashMap};
@@ -75,13 +77,14 @@ impl Gateway {
     /// A gateway with no configuration yet (`/readyz` answers 503 until the first apply).
     pub fn new() -> Self {
         let metrics = Arc::new(Metrics::default());
-        let empty = runtime::compile(ir::Snapshot::default(), None, &metrics, 0)
+        let empty = runtime::compile(ir::Snapshot::default(), None, &metrics, 0, false)
             .unwrap_or_else(|_| unreachable_empty());
+        let tracker = TaskTracker::new();
         Self {
-            shared: Arc::new(Shared::new(empty, metrics)),
+            shared: Arc::new(Shared::new(empty, metrics, tracker.clone())),
             listeners: tokio::sync::Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
-            tracker: TaskTracker::new(),
+            tracker,
         }
     }
 
@@ -92,7 +95,13 @@ impl Gateway {
         let mut running = self.listeners.lock().await;
         let current = self.shared.store.load_full();
         let version = current.version + 1;
-        let rt = runtime::compile(snapshot, Some(&current), &self.shared.metrics, version)?;
+        let rt = runtime::compile(
+            snapshot,
+            Some(&current),
+            &self.shared.metrics,
+            version,
+            true,
+        )?;
 
         // Bind every new or moved listener before anything changes.
         let mut fresh = Vec::new();
@@ -148,6 +157,8 @@ impl Gateway {
             }
             keep
         });
+        let bound = running.iter().map(|(k, v)| (k.clone(), v.bound)).collect();
+        self.shared.bound.store(Arc::new(bound));
         Ok(version)
     }
 
@@ -214,6 +225,12 @@ impl Gateway {
             rt.snapshot.server.shutdown_grace,
         )
     }
+}
+
+/// Compiles a snapshot without running it: what `tollgate validate` checks beyond the
+/// translator (certificates and keys load and match, TLS settings are coherent).
+pub fn check(snapshot: &ir::Snapshot) -> Result<(), CompileError> {
+    runtime::compile(snapshot.clone(), None, &Metrics::default(), 0, false).map(|_| ())
 }
 
 /// Compiling the empty snapshot cannot fail; this keeps `new` free of `unwrap`.

@@ -86,6 +86,8 @@ pub struct Metrics {
     pub reloads_failed: AtomicU64,
     /// Version of the configuration being served.
     pub config_version: AtomicU64,
+    /// Failed or timed-out TLS handshakes from clients.
+    pub tls_handshake_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -107,6 +109,11 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         *m.entry((service.clone(), kind)).or_default() += 1;
+    }
+
+    /// Counts a failed client TLS handshake.
+    pub fn tls_handshake_failed(&self) {
+        self.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a request refused before routing.
@@ -222,6 +229,12 @@ impl Metrics {
                 "gauge",
                 "Version of the configuration being served.",
                 self.config_version.load(Ordering::Relaxed),
+            ),
+            (
+                "tollgate_tls_handshake_failures_total",
+                "counter",
+                "Failed or timed-out client TLS handshakes.",
+                self.tls_handshake_failures.load(Ordering::Relaxed),
             ),
         ];
         for (name, kind, help, v) in gauges {

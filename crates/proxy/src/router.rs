@@ -20,6 +20,15 @@ pub(crate) type Upstreams = HashMap<String, Arc<Upstream>>;
 
 /// A listener's routing table.
 pub(crate) struct RouteTable {
+    /// Redirect everything to this https listener instead of routing.
+    pub(crate) redirect_to_https: Option<String>,
+    /// TLS for this listener (set by the runtime compiler).
+    pub(crate) tls: Option<Arc<tollgate_tls::rustls::ServerConfig>>,
+    /// What `tls` was built from, so a reload that does not change it keeps it (and its
+    /// session-ticket keys).
+    pub(crate) tls_source: Option<ir::ListenerTls>,
+    /// Header carrying the verified client-certificate subject upstream.
+    pub(crate) forward_subject_header: Option<HeaderName>,
     exact: HashMap<Box<str>, usize>,
     /// `(".example.com", vhost)`, longest suffix first.
     wildcard: Vec<(Box<str>, usize)>,
@@ -299,6 +308,15 @@ impl RouteTable {
         ups: &Upstreams,
     ) -> Result<Self, String> {
         let mut t = Self {
+            redirect_to_https: l.redirect_to_https.clone(),
+            tls: None,
+            tls_source: l.tls.clone(),
+            forward_subject_header: l
+                .tls
+                .as_ref()
+                .and_then(|t| t.client_auth.as_ref())
+                .and_then(|c| c.forward_subject_header.as_ref())
+                .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
             exact: HashMap::new(),
             wildcard: Vec::new(),
             any: None,

@@ -40,6 +40,7 @@ pub(crate) fn compile(
     previous: Option<&Runtime>,
     metrics: &Metrics,
     version: u64,
+    start_health_checks: bool,
 ) -> Result<Runtime, CompileError> {
     let mut upstreams = HashMap::with_capacity(snapshot.services.len());
     let mut fresh = Vec::new();
@@ -57,14 +58,34 @@ pub(crate) fn compile(
     }
     let mut tables = HashMap::with_capacity(snapshot.listeners.len());
     for (name, l) in &snapshot.listeners {
-        let t = RouteTable::compile(l, metrics, &upstreams)
+        let mut t = RouteTable::compile(l, metrics, &upstreams)
             .map_err(|e| CompileError(format!("listener {name:?}: {e}")))?;
+        if let Some(src) = &l.tls {
+            let old = previous
+                .and_then(|p| p.tables.get(name))
+                .filter(|o| o.tls_source.as_ref() == Some(src))
+                .and_then(|o| o.tls.clone());
+            t.tls = Some(match old {
+                Some(cfg) => cfg,
+                None => {
+                    // The error starts with the certificate's `file:line:col: path` label.
+                    let (cfg, warnings) = crate::tls::server(src)
+                        .map_err(|e| CompileError(format!("{e} (listener {name:?})")))?;
+                    for w in warnings {
+                        tracing::warn!(listener = %name, "{w}");
+                    }
+                    cfg
+                }
+            });
+        }
         tables.insert(name.clone(), Arc::new(t));
     }
     // Health checks start only once compilation has succeeded, so a refused snapshot
     // leaves nothing running.
-    for up in &fresh {
-        health::spawn(up);
+    if start_health_checks {
+        for up in &fresh {
+            health::spawn(up);
+        }
     }
     let s = &snapshot.server;
     let guard = Arc::new(GuardConfig {

@@ -25,10 +25,18 @@ pub(crate) struct Shared {
     pub(crate) ready: AtomicBool,
     /// Answers framing violations found by the HTTP/1 guard.
     pub(crate) responder: Responder,
+    /// Bound addresses by listener name (configurations may ask for port 0).
+    pub(crate) bound: ArcSwap<std::collections::HashMap<String, std::net::SocketAddr>>,
+    /// Connection and tunnel tasks, waited for on shutdown.
+    pub(crate) tracker: tokio_util::task::TaskTracker,
 }
 
 impl Shared {
-    pub(crate) fn new(initial: Runtime, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(
+        initial: Runtime,
+        metrics: Arc<Metrics>,
+        tracker: tokio_util::task::TaskTracker,
+    ) -> Self {
         let ids = Arc::new(RequestIds::new());
         let responder: Responder = {
             let ids = ids.clone();
@@ -47,6 +55,8 @@ impl Shared {
             log: AccessLog::start(),
             ready: AtomicBool::new(true),
             responder,
+            bound: ArcSwap::from_pointee(std::collections::HashMap::new()),
+            tracker,
         }
     }
 

@@ -13,9 +13,16 @@
 //!   that a proxy must remove.
 //!
 //! The health path (`/healthz`) answers 200 or 503 as set with [`Backend::set_healthy`].
+//!
+//! [`Backend::start_tls`] serves the same over TLS (see the `tls` module: the echo then
+//! says which SNI, ALPN and client certificate it saw); [`pki`] mints the certificates.
 
 pub mod client;
+pub mod grpc;
+pub mod pki;
 pub mod process;
+mod tls;
+pub mod ws;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -279,6 +286,7 @@ async fn echo(state: &BackendState, req: Request<Incoming>) -> Response<Body> {
         "headers": headers,
         "body_len": body.len(),
         "body": String::from_utf8_lossy(&body),
+        "tls": parts.extensions.get::<tls::TlsInfo>().map(tls::TlsInfo::json),
     });
     let mut res = Response::new(full(json.to_string()));
     res.headers_mut().insert(

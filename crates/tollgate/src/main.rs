@@ -49,6 +49,10 @@ fn main() -> ExitCode {
         },
         Command::Validate { config } => match tollgate_translate::load_and_translate(&config) {
             Ok(snapshot) => {
+                if let Err(e) = tollgate_proxy::check(&snapshot) {
+                    eprintln!("{}", e.0);
+                    return ExitCode::FAILURE;
+                }
                 let routes: usize = snapshot
                     .listeners
                     .values()

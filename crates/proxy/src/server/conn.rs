@@ -1,27 +1,32 @@
-//! One client connection: tell HTTP/2 prior knowledge from HTTP/1.1 by the first bytes,
-//! guard HTTP/1 framing, serve with hyper, and close gracefully when asked.
+//! One client connection: TLS when the listener has it (ALPN picks HTTP/2 or HTTP/1.1),
+//! otherwise HTTP/2 prior knowledge or HTTP/1.1 told apart by the first bytes; HTTP/1
+//! framing guarded; served with hyper; closed gracefully when asked.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
+use tollgate_ir as ir;
 use tollgate_wire::{H1Guard, H2_PREFACE, Prefixed};
 
 use super::ConnCount;
 use crate::error::raw_error_response;
 use crate::handler::{self, ConnInfo};
+use crate::runtime::Runtime;
 use crate::shared::Shared;
 
 /// Serves a connection until it closes or `stop` asks it to close gracefully.
 pub(crate) async fn serve(
     shared: Arc<Shared>,
-    info: Arc<ConnInfo>,
+    listener: Arc<str>,
+    peer: SocketAddr,
     mut stream: TcpStream,
     stop: CancellationToken,
 ) {
@@ -37,60 +42,129 @@ pub(crate) async fn serve(
         return;
     }
     let _ = stream.set_nodelay(true);
-    let Some(initial) = sniff(&mut stream, settings.idle_timeout).await else {
+    let tls = rt.tables.get(&*listener).and_then(|t| t.tls.clone());
+    let Some(tls) = tls else {
+        let Some(initial) = sniff(&mut stream, settings.idle_timeout).await else {
+            return;
+        };
+        let info = Arc::new(ConnInfo {
+            peer,
+            listener,
+            scheme: "http",
+            client_subject: None,
+        });
+        if initial.starts_with(H2_PREFACE) {
+            let io = Prefixed::new(stream, initial.freeze());
+            serve_h2(&shared, &rt, info, io, &stop).await;
+        } else {
+            serve_h1(&shared, &rt, info, stream, initial.freeze(), &stop).await;
+        }
         return;
     };
-    let svc = {
-        let shared = shared.clone();
-        hyper::service::service_fn(move |req| {
-            let shared = shared.clone();
-            let info = info.clone();
-            async move { Ok::<_, Infallible>(handler::handle(shared, info, req).await) }
-        })
-    };
-    if initial.starts_with(H2_PREFACE) {
-        let mut b = http2::Builder::new(TokioExecutor::new());
-        b.timer(TokioTimer::new())
-            .max_concurrent_streams(settings.h2_max_concurrent_streams)
-            // Rapid-reset and error-reset floods (CVE-2023-44487 and kin).
-            .max_pending_accept_reset_streams(Some(64))
-            .max_local_error_reset_streams(Some(256))
-            .max_header_list_size(settings.max_header_bytes)
-            .keep_alive_interval(Some(Duration::from_secs(30)))
-            .keep_alive_timeout(Duration::from_secs(20));
-        let io = TokioIo::new(Prefixed::new(stream, initial.freeze()));
-        let conn = b.serve_connection(io, svc);
-        tokio::pin!(conn);
-        tokio::select! {
-            _ = conn.as_mut() => {}
-            _ = stop.cancelled() => {
-                conn.as_mut().graceful_shutdown();
-                let _ = conn.await;
-            }
+    let acceptor = tollgate_tls::tokio_rustls::TlsAcceptor::from(tls);
+    let handshake = tokio::time::timeout(settings.header_read_timeout, acceptor.accept(stream));
+    let stream = match handshake.await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            shared.metrics.tls_handshake_failed();
+            tracing::debug!(%peer, "TLS handshake failed: {e}");
+            return;
         }
+        Err(_) => {
+            shared.metrics.tls_handshake_failed();
+            return;
+        }
+    };
+    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    let client_subject = tollgate_tls::stream_peer_identity(&stream).map(|p| Arc::from(p.subject));
+    let info = Arc::new(ConnInfo {
+        peer,
+        listener,
+        scheme: "https",
+        client_subject,
+    });
+    if h2 {
+        serve_h2(&shared, &rt, info, stream, &stop).await;
     } else {
-        let io = TokioIo::new(H1Guard::new(
-            stream,
-            initial.freeze(),
-            rt.guard.clone(),
-            shared.responder.clone(),
-        ));
-        let mut b = http1::Builder::new();
-        b.timer(TokioTimer::new())
-            .keep_alive(true)
-            // The guard enforces head size and timing before hyper sees a byte, so hyper's
-            // own limits sit above ours and never answer with its empty-bodied errors.
-            .max_buf_size((settings.max_header_bytes as usize * 2).max(64 * 1024))
-            .max_headers(settings.max_header_count as usize + 32)
-            .header_read_timeout(None);
-        let conn = b.serve_connection(io, svc).with_upgrades();
-        tokio::pin!(conn);
-        tokio::select! {
-            _ = conn.as_mut() => {}
-            _ = stop.cancelled() => {
-                conn.as_mut().graceful_shutdown();
-                let _ = conn.await;
-            }
+        serve_h1(&shared, &rt, info, stream, Bytes::new(), &stop).await;
+    }
+}
+
+fn service(
+    shared: Arc<Shared>,
+    info: Arc<ConnInfo>,
+) -> impl hyper::service::Service<
+    http::Request<hyper::body::Incoming>,
+    Response = http::Response<crate::body::ProxyBody>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<http::Response<crate::body::ProxyBody>, Infallible>> + Send,
+> + Clone {
+    hyper::service::service_fn(move |req| {
+        let shared = shared.clone();
+        let info = info.clone();
+        async move { Ok::<_, Infallible>(handler::handle(shared, info, req).await) }
+    })
+}
+
+async fn serve_h2<IO>(
+    shared: &Arc<Shared>,
+    rt: &Runtime,
+    info: Arc<ConnInfo>,
+    io: IO,
+    stop: &CancellationToken,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let settings: &ir::ServerSettings = &rt.snapshot.server;
+    let mut b = http2::Builder::new(TokioExecutor::new());
+    b.timer(TokioTimer::new())
+        .max_concurrent_streams(settings.h2_max_concurrent_streams)
+        // Rapid-reset and error-reset floods (CVE-2023-44487 and kin).
+        .max_pending_accept_reset_streams(Some(64))
+        .max_local_error_reset_streams(Some(256))
+        .max_header_list_size(settings.max_header_bytes)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    let conn = b.serve_connection(TokioIo::new(io), service(shared.clone(), info));
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+async fn serve_h1<IO>(
+    shared: &Arc<Shared>,
+    rt: &Runtime,
+    info: Arc<ConnInfo>,
+    io: IO,
+    initial: Bytes,
+    stop: &CancellationToken,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let settings: &ir::ServerSettings = &rt.snapshot.server;
+    let io = H1Guard::new(io, initial, rt.guard.clone(), shared.responder.clone());
+    let mut b = http1::Builder::new();
+    b.timer(TokioTimer::new())
+        .keep_alive(true)
+        // The guard enforces head size and timing before hyper sees a byte, so hyper's
+        // own limits sit above ours and never answer with its empty-bodied errors.
+        .max_buf_size((settings.max_header_bytes as usize * 2).max(64 * 1024))
+        .max_headers(settings.max_header_count as usize + 32)
+        .header_read_timeout(None);
+    let conn = b
+        .serve_connection(TokioIo::new(io), service(shared.clone(), info))
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
         }
     }
 }

@@ -17,7 +17,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::handler::ConnInfo;
 use crate::shared::Shared;
 
 /// A running listener.
@@ -60,12 +59,13 @@ pub(crate) fn spawn_accept(
             };
             match accepted {
                 Ok((stream, peer)) => {
-                    let info = Arc::new(ConnInfo {
+                    tracker.spawn(conn::serve(
+                        shared.clone(),
+                        name.clone(),
                         peer,
-                        listener: name.clone(),
-                        scheme: "http",
-                    });
-                    tracker.spawn(conn::serve(shared.clone(), info, stream, stop.clone()));
+                        stream,
+                        stop.clone(),
+                    ));
                 }
                 Err(e) => accept_error(&e).await,
             }

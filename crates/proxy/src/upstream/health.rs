@@ -7,11 +7,10 @@ use std::sync::{Arc, Weak};
 
 use http::{Request, header};
 use http_body_util::Empty;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::TokioExecutor;
 
-use super::Upstream;
+use super::{Endpoint, Upstream};
 
 /// Starts checking `up` if it has a health check.
 pub(crate) fn spawn(up: &Arc<Upstream>) {
@@ -29,10 +28,10 @@ pub(crate) fn spawn(up: &Arc<Upstream>) {
             ticker.tick().await;
             let Some(up) = weak.upgrade() else { return };
             let probes = up.endpoints.iter().map(|ep| {
-                let address = ep.address.clone();
+                let ep = ep.clone();
                 let path = hc.path.clone();
                 async move {
-                    tokio::time::timeout(hc.timeout, probe(&address, &path))
+                    tokio::time::timeout(hc.timeout, probe(&ep, &path))
                         .await
                         .unwrap_or(false)
                 }
@@ -60,22 +59,45 @@ pub(crate) fn spawn(up: &Arc<Upstream>) {
     });
 }
 
-async fn probe(address: &str, path: &str) -> bool {
-    let Ok(stream) = TcpStream::connect(address).await else {
+/// One probe on a fresh connection (TLS when the service uses TLS), so a probe never
+/// takes a pooled connection or counts against the circuit breaker.
+async fn probe(ep: &Endpoint, path: &str) -> bool {
+    let Ok(io) = ep
+        .pool
+        .connect_unpooled(std::time::Duration::from_secs(5))
+        .await
+    else {
         return false;
     };
-    let Ok((mut sender, conn)) = http1::handshake(TokioIo::new(stream)).await else {
-        return false;
+    let h2 = ep.pool.is_h2();
+    let uri = if h2 {
+        format!("http://{}{path}", ep.address)
+    } else {
+        path.to_owned()
     };
-    tokio::spawn(conn);
-    let Ok(req) = Request::get(path)
-        .header(header::HOST, address)
+    let Ok(mut req) = Request::get(uri)
         .header(header::USER_AGENT, "tollgate-health-check")
         .body(Empty::<bytes::Bytes>::new())
     else {
         return false;
     };
-    match sender.send_request(req).await {
+    let res = if h2 {
+        let Ok((mut sender, conn)) = http2::handshake(TokioExecutor::new(), io).await else {
+            return false;
+        };
+        tokio::spawn(conn);
+        sender.send_request(req).await
+    } else {
+        if let Ok(h) = http::HeaderValue::from_str(&ep.address) {
+            req.headers_mut().insert(header::HOST, h);
+        }
+        let Ok((mut sender, conn)) = http1::handshake(io).await else {
+            return false;
+        };
+        tokio::spawn(conn);
+        sender.send_request(req).await
+    };
+    match res {
         Ok(res) => res.status().is_success() || res.status().is_redirection(),
         Err(_) => false,
     }

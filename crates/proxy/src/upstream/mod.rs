@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tollgate_ir as ir;
 
-use self::pool::{Pool, Target};
+use self::pool::{Pool, PoolTls, Target};
 
 /// Milliseconds since the process started: a cheap monotonic clock for ejection times.
 pub(crate) fn now_ms() -> u64 {
@@ -75,8 +75,15 @@ pub(crate) struct Upstream {
 impl Upstream {
     /// Builds the service, reusing pools from `previous` for unchanged endpoints.
     pub(crate) fn new(config: &ir::Service, previous: Option<&Upstream>) -> Result<Self, String> {
-        let h2 = config.protocol == ir::UpstreamProtocol::H2c;
+        let h2 = config.protocol.is_h2();
         let max = config.max_connections_per_endpoint;
+        let client_tls = match &config.tls {
+            Some(t) => Some(
+                crate::tls::client(t, h2)
+                    .map_err(|e| format!("{e} (service {:?})", config.name))?,
+            ),
+            None => None,
+        };
         let mut endpoints = Vec::with_capacity(config.endpoints.len());
         for address in &config.endpoints {
             let target = Target::parse(address)
@@ -84,13 +91,26 @@ impl Upstream {
             let reused = previous.and_then(|p| {
                 p.endpoints
                     .iter()
-                    .find(|e| e.pool.same_as(&target, h2, max))
+                    .find(|e| e.pool.same_as(&target, h2, max, config.tls.as_ref()))
                     .cloned()
             });
             let ep = match reused {
                 // Keep health and ejection state along with the connections.
                 Some(e) => e,
-                None => Arc::new(Endpoint::new(address, Arc::new(Pool::new(target, h2, max)))),
+                None => {
+                    let tls = match (&config.tls, &client_tls) {
+                        (Some(source), Some(cfg)) => Some(PoolTls {
+                            config: cfg.clone(),
+                            server_name: source.sni.clone().unwrap_or_else(|| target.host()),
+                            source: source.clone(),
+                        }),
+                        _ => None,
+                    };
+                    Arc::new(Endpoint::new(
+                        address,
+                        Arc::new(Pool::new(target, h2, max, tls)),
+                    ))
+                }
             };
             endpoints.push(ep);
         }

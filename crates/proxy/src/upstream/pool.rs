@@ -19,6 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
 use crate::body::RequestBody;
+use crate::tls::UpstreamIo;
 
 /// Idle connections older than this are closed rather than reused: many servers close
 /// idle keep-alive connections after 60–75 s, and reusing one that the peer is closing
@@ -48,6 +49,14 @@ impl Target {
         Some(Self::Name(host.to_owned(), port))
     }
 
+    /// The host part, for SNI when none is configured.
+    pub(crate) fn host(&self) -> String {
+        match self {
+            Self::Addr(a) => a.ip().to_string(),
+            Self::Name(h, _) => h.clone(),
+        }
+    }
+
     async fn resolve(&self) -> std::io::Result<SocketAddr> {
         match self {
             Self::Addr(a) => Ok(*a),
@@ -70,6 +79,16 @@ pub(crate) enum ConnectError {
     Limit,
     #[error("handshake failed: {0}")]
     Handshake(hyper::Error),
+    #[error("{0}")]
+    Tls(tollgate_tls::TlsError),
+}
+
+/// TLS to an endpoint.
+pub(crate) struct PoolTls {
+    pub(crate) config: Arc<tollgate_tls::rustls::ClientConfig>,
+    pub(crate) server_name: String,
+    /// What it was built from, to decide whether a reload can keep the pool.
+    pub(crate) source: tollgate_ir::UpstreamTls,
 }
 
 /// A connection ready to send one request.
@@ -107,6 +126,7 @@ struct Idle {
 pub(crate) struct Pool {
     target: Target,
     h2: bool,
+    tls: Option<PoolTls>,
     max_connections: u32,
     open: Arc<AtomicU32>,
     idle: Mutex<Vec<Idle>>,
@@ -136,10 +156,16 @@ impl Checkin {
 }
 
 impl Pool {
-    pub(crate) fn new(target: Target, h2: bool, max_connections: u32) -> Self {
+    pub(crate) fn new(
+        target: Target,
+        h2: bool,
+        max_connections: u32,
+        tls: Option<PoolTls>,
+    ) -> Self {
         Self {
             target,
             h2,
+            tls,
             max_connections: max_connections.max(1),
             open: Arc::new(AtomicU32::new(0)),
             idle: Mutex::new(Vec::new()),
@@ -149,8 +175,17 @@ impl Pool {
     }
 
     /// Same endpoint, protocol and limit: the pool can be kept across a reload.
-    pub(crate) fn same_as(&self, target: &Target, h2: bool, max: u32) -> bool {
-        self.target == *target && self.h2 == h2 && self.max_connections == max.max(1)
+    pub(crate) fn same_as(
+        &self,
+        target: &Target,
+        h2: bool,
+        max: u32,
+        tls: Option<&tollgate_ir::UpstreamTls>,
+    ) -> bool {
+        self.target == *target
+            && self.h2 == h2
+            && self.max_connections == max.max(1)
+            && self.tls.as_ref().map(|t| &t.source) == tls
     }
 
     /// A connection to send one request on.
@@ -187,7 +222,7 @@ impl Pool {
             .map_err(ConnectError::Handshake)?;
         let guard = io.1;
         tokio::spawn(async move {
-            let _ = conn.await;
+            let _ = conn.with_upgrades().await;
             drop(guard);
         });
         Ok(Sender::H1(sender))
@@ -228,10 +263,39 @@ impl Pool {
         slot.as_ref().filter(|s| !s.is_closed()).cloned()
     }
 
+    /// A new connection outside the pool and its limit, for health probes.
+    pub(crate) async fn connect_unpooled(
+        &self,
+        timeout: Duration,
+    ) -> Result<TokioIo<UpstreamIo>, ConnectError> {
+        tokio::time::timeout(timeout, self.open_io())
+            .await
+            .map_err(|_| ConnectError::Timeout)?
+    }
+
+    /// Speaks HTTP/2.
+    pub(crate) fn is_h2(&self) -> bool {
+        self.h2
+    }
+
+    async fn open_io(&self) -> Result<TokioIo<UpstreamIo>, ConnectError> {
+        let addr = self.target.resolve().await?;
+        let stream = TcpStream::connect(addr).await?;
+        let _ = stream.set_nodelay(true);
+        let io = match &self.tls {
+            None => UpstreamIo::Plain(stream),
+            Some(t) => tollgate_tls::connect(t.config.clone(), &t.server_name, stream)
+                .await
+                .map(|s| UpstreamIo::Tls(Box::new(s)))
+                .map_err(ConnectError::Tls)?,
+        };
+        Ok(TokioIo::new(io))
+    }
+
     async fn connect(
         &self,
         timeout: Duration,
-    ) -> Result<(TokioIo<TcpStream>, OpenGuard), ConnectError> {
+    ) -> Result<(TokioIo<UpstreamIo>, OpenGuard), ConnectError> {
         // Reserve a slot first so concurrent connects cannot overshoot the limit.
         let reserved = self
             .open
@@ -242,14 +306,11 @@ impl Pool {
             return Err(ConnectError::Limit);
         }
         let guard = OpenGuard(self.open.clone());
-        let stream = tokio::time::timeout(timeout, async {
-            let addr = self.target.resolve().await?;
-            TcpStream::connect(addr).await
-        })
-        .await
-        .map_err(|_| ConnectError::Timeout)??;
-        let _ = stream.set_nodelay(true);
-        Ok((TokioIo::new(stream), guard))
+        // One timeout covers resolution, TCP and the TLS handshake.
+        let io = tokio::time::timeout(timeout, self.open_io())
+            .await
+            .map_err(|_| ConnectError::Timeout)??;
+        Ok((io, guard))
     }
 }
 
