@@ -298,3 +298,54 @@ routes: [{{ name: all, backends: [{{ service: s }}] }}]
         "closed after {waited:?}"
     );
 }
+
+#[test]
+fn http2_rapid_reset_floods_are_cut_off() {
+    let b = Backends::start(&["a"]);
+    let cfg = format!(
+        r#"
+listeners: [{{ name: web, address: "127.0.0.1:0" }}]
+services: [{{ name: s, endpoints: ["{}"] }}]
+routes: [{{ name: all, backends: [{{ service: s }}] }}]
+"#,
+        b.ep(0)
+    );
+    let gw = gateway(&cfg);
+    let web = gw.listener("web").unwrap();
+    let outcome = b.rt.block_on(async move {
+        let tcp = tokio::net::TcpStream::connect(web).await.unwrap();
+        let (mut client, conn) = h2::client::handshake(tcp).await.unwrap();
+        let conn = tokio::spawn(conn);
+        let mut sent = 0;
+        for _ in 0..20_000 {
+            let req = http::Request::get(format!("http://{web}/delay/1000"))
+                .body(())
+                .unwrap();
+            let Ok((_resp, mut stream)) = client.send_request(req, false) else {
+                break;
+            };
+            stream.send_reset(h2::Reason::CANCEL);
+            sent += 1;
+            if sent % 100 == 0 {
+                tokio::task::yield_now().await;
+            }
+            if conn.is_finished() {
+                break;
+            }
+        }
+        let ended = tokio::time::timeout(Duration::from_secs(5), conn).await;
+        (sent, ended)
+    });
+    let (sent, ended) = outcome;
+    eprintln!("rapid reset: connection ended after {sent} resets: {ended:?}");
+    let ended = ended.expect("the gateway must end a rapid-reset connection");
+    let err = ended
+        .unwrap()
+        .expect_err("connection ends with an error (GOAWAY)");
+    assert!(
+        err.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM) || err.is_go_away(),
+        "after {sent} resets: {err:?}"
+    );
+    // Other clients are unaffected.
+    assert_eq!(get(web, "/", &[]).status, 200);
+}
