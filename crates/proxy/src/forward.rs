@@ -27,7 +27,7 @@ pub(crate) struct Outgoing {
     /// The client asked for a protocol upgrade (WebSocket): HTTP/1.1 upstream only.
     pub(crate) upgrade: bool,
     pub(crate) method: Method,
-    pub(crate) path_and_query: String,
+    pub(crate) path_and_query: http::uri::PathAndQuery,
     pub(crate) host: Option<HeaderValue>,
     pub(crate) headers: HeaderMap,
     pub(crate) te_trailers: bool,
@@ -112,7 +112,7 @@ async fn run(
     let hash_key = hash_key(
         &up.config.load_balancer,
         out.client_ip,
-        &out.path_and_query,
+        out.path_and_query.as_str(),
         &headers,
     );
     let no_body = out.body.is_end_stream_hint();
@@ -307,7 +307,10 @@ fn start_mirrors(
             uri.authority()
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         });
-        let pq = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        let pq = uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
         tokio::spawn(async move {
             let Some(idx) = lb::pick(&up, None, None) else {
                 return;

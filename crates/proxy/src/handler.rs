@@ -37,6 +37,27 @@ pub(crate) struct ConnInfo {
     pub(crate) scheme: &'static str,
     /// The verified client-certificate subject (mTLS listeners).
     pub(crate) client_subject: Option<Arc<str>>,
+    /// The peer IP as a header value, for `X-Forwarded-For` (made once per connection).
+    pub(crate) peer_header: HeaderValue,
+}
+
+impl ConnInfo {
+    pub(crate) fn new(
+        peer: SocketAddr,
+        listener: Arc<str>,
+        scheme: &'static str,
+        client_subject: Option<Arc<str>>,
+    ) -> Self {
+        let peer_header = HeaderValue::from_str(&peer.ip().to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        Self {
+            peer,
+            listener,
+            scheme,
+            client_subject,
+            peer_header,
+        }
+    }
 }
 
 /// Facts gathered for the log phase.
@@ -71,7 +92,8 @@ pub(crate) async fn handle(
         Ok(res) => res,
         Err(e) => error_reply(&shared, &e, &request_id, grpc),
     };
-    res.headers_mut().insert(X_REQUEST_ID, request_id.clone());
+    res.headers_mut()
+        .insert(X_REQUEST_ID.clone(), request_id.clone());
     let status = res.status().as_u16();
     match &facts.route {
         Some(r) => r.stats.record(status, start.elapsed()),
@@ -136,6 +158,11 @@ async fn process(
     let query = parts.uri.query();
     let table = rt.tables.get(&*conn.listener).ok_or(ProxyError::NoRoute)?;
     if let Some(target) = &table.redirect_to_https {
+        if host.is_empty() {
+            return Err(ProxyError::BadRequest(
+                "a redirect to https needs a Host header".into(),
+            ));
+        }
         return Ok(https_redirect(
             shared,
             rt,
@@ -187,7 +214,7 @@ async fn process(
     let peer_trusted = headers::is_trusted(conn.peer.ip(), &rt.trusted);
     headers::set_forwarded(
         &mut parts.headers,
-        conn.peer.ip(),
+        &conn.peer_header,
         peer_trusted,
         conn.scheme,
         authority.as_ref(),
@@ -215,7 +242,9 @@ async fn process(
             return Err(ProxyError::ExpectationFailed);
         }
     }
-    parts.headers.insert(X_REQUEST_ID, request_id.clone());
+    parts
+        .headers
+        .insert(X_REQUEST_ID.clone(), request_id.clone());
     if let Some(h) = &table.forward_subject_header {
         // Always replaced: a client must not be able to claim a certificate identity.
         parts.headers.remove(h);
@@ -227,9 +256,19 @@ async fn process(
             parts.headers.insert(h.clone(), v);
         }
     }
-    let path_and_query = match query {
-        Some(q) => format!("{upstream_path}?{q}"),
-        None => upstream_path.into_owned(),
+    // The common case (path unchanged by normalisation and filters) reuses the parsed
+    // target as it is: no allocation, no second parse.
+    let unchanged = matches!(upstream_path, Cow::Borrowed(p) if p == parts.uri.path());
+    let path_and_query = match parts.uri.path_and_query() {
+        Some(pq) if unchanged => pq.clone(),
+        _ => {
+            let s = match query {
+                Some(q) => format!("{upstream_path}?{q}"),
+                None => upstream_path.into_owned(),
+            };
+            http::uri::PathAndQuery::from_maybe_shared(bytes::Bytes::from(s))
+                .map_err(|_| ProxyError::BadRequest("invalid request target".into()))?
+        }
     };
     let wants_upgrade = upgrade.is_some();
     let out = Outgoing {
@@ -366,7 +405,12 @@ fn https_redirect(
         .map(|a| a.port())
         .or_else(|| rt.snapshot.listeners.get(target).map(|l| l.address.port()))
         .unwrap_or(443);
-    let mut location = format!("https://{host}");
+    // `route_host` dropped the brackets of an IPv6 literal; a URL needs them back.
+    let mut location = if host.contains(':') {
+        format!("https://[{host}]")
+    } else {
+        format!("https://{host}")
+    };
     if port != 443 {
         location.push_str(&format!(":{port}"));
     }
@@ -440,21 +484,22 @@ fn attach_log(
     }));
 }
 
-/// Parses a URI for an upstream request.
+/// The URI of an upstream request: origin-form for HTTP/1.1, absolute for HTTP/2 (whose
+/// `:authority` comes from it).
 pub(crate) fn upstream_uri(
     h2: bool,
     host: Option<&HeaderValue>,
-    path_and_query: &str,
+    path_and_query: &http::uri::PathAndQuery,
 ) -> Result<Uri, ProxyError> {
     let bad = || ProxyError::BadRequest("invalid request target".into());
+    let mut parts = http::uri::Parts::default();
+    parts.path_and_query = Some(path_and_query.clone());
     if h2 {
         let authority = host.and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-        format!("http://{authority}{path_and_query}")
-            .parse()
-            .map_err(|_| bad())
-    } else {
-        path_and_query.parse().map_err(|_| bad())
+        parts.scheme = Some(http::uri::Scheme::HTTP);
+        parts.authority = Some(authority.parse().map_err(|_| bad())?);
     }
+    Uri::from_parts(parts).map_err(|_| bad())
 }
 
 #[cfg(test)]

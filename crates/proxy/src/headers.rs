@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use http::{HeaderMap, HeaderValue, header};
 use ipnet::IpNet;
 
-/// The request-id header.
-pub(crate) const X_REQUEST_ID: &str = "x-request-id";
+/// The request-id header (a static name: inserting it allocates nothing).
+pub(crate) static X_REQUEST_ID: header::HeaderName =
+    header::HeaderName::from_static("x-request-id");
 static XFF: header::HeaderName = header::HeaderName::from_static("x-forwarded-for");
 static XFP: header::HeaderName = header::HeaderName::from_static("x-forwarded-proto");
 static XFH: header::HeaderName = header::HeaderName::from_static("x-forwarded-host");
@@ -30,7 +31,7 @@ impl RequestIds {
 
     /// Keeps a valid incoming id (1–128 visible ASCII characters), otherwise makes one.
     pub(crate) fn for_request(&self, headers: &HeaderMap) -> HeaderValue {
-        if let Some(v) = headers.get(X_REQUEST_ID) {
+        if let Some(v) = headers.get(&X_REQUEST_ID) {
             let b = v.as_bytes();
             if !b.is_empty() && b.len() <= 128 && b.iter().all(|c| (0x21..=0x7e).contains(c)) {
                 return v.clone();
@@ -86,30 +87,31 @@ pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, nets: &[IpNet]) -> Ip
 
 /// Sets `X-Forwarded-*` for the upstream request. Values from an untrusted peer are
 /// replaced, never extended.
+/// `peer_value` is the peer IP as a header value, made once per connection so the common
+/// (untrusted) case costs no allocation.
 pub(crate) fn set_forwarded(
     headers: &mut HeaderMap,
-    peer: IpAddr,
+    peer_value: &HeaderValue,
     peer_trusted: bool,
     scheme: &'static str,
     host: Option<&HeaderValue>,
 ) {
-    let peer_s = peer.to_string();
-    let xff = if peer_trusted {
-        let existing: Vec<&str> = headers
+    let existing: Vec<&str> = if peer_trusted {
+        headers
             .get_all(&XFF)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .collect();
-        if existing.is_empty() {
-            peer_s
-        } else {
-            format!("{}, {peer_s}", existing.join(", "))
-        }
+            .collect()
     } else {
-        peer_s
+        Vec::new()
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert(XFF.clone(), v);
+    if existing.is_empty() {
+        headers.insert(XFF.clone(), peer_value.clone());
+    } else {
+        let peer = peer_value.to_str().unwrap_or("");
+        if let Ok(v) = HeaderValue::from_str(&format!("{}, {peer}", existing.join(", "))) {
+            headers.insert(XFF.clone(), v);
+        }
     }
     if !(peer_trusted && headers.contains_key(&XFP)) {
         headers.insert(XFP.clone(), HeaderValue::from_static(scheme));
@@ -165,14 +167,14 @@ mod tests {
     fn request_ids_are_kept_or_made() {
         let ids = RequestIds::new();
         let mut h = HeaderMap::new();
-        h.insert(X_REQUEST_ID, HeaderValue::from_static("abc-123"));
+        h.insert(X_REQUEST_ID.clone(), HeaderValue::from_static("abc-123"));
         assert_eq!(ids.for_request(&h), "abc-123");
-        h.insert(X_REQUEST_ID, HeaderValue::from_static("has space"));
+        h.insert(X_REQUEST_ID.clone(), HeaderValue::from_static("has space"));
         let made = ids.for_request(&h);
         assert_eq!(made.len(), 32);
         assert_ne!(ids.generate(), ids.generate());
         h.insert(
-            X_REQUEST_ID,
+            X_REQUEST_ID.clone(),
             HeaderValue::from_str(&"a".repeat(129)).expect("v"),
         );
         assert_eq!(ids.for_request(&h).len(), 32);
@@ -204,7 +206,7 @@ mod tests {
         let host = HeaderValue::from_static("api.example.com");
         set_forwarded(
             &mut h,
-            "9.9.9.9".parse().expect("ip"),
+            &HeaderValue::from_static("9.9.9.9"),
             false,
             "http",
             Some(&host),
@@ -217,7 +219,7 @@ mod tests {
         h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
         set_forwarded(
             &mut h,
-            "10.0.0.1".parse().expect("ip"),
+            &HeaderValue::from_static("10.0.0.1"),
             true,
             "http",
             Some(&host),

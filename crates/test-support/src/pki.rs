@@ -321,7 +321,9 @@ fn next_serial_u64() -> u64 {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    (u64::from(std::process::id()) << 40) ^ (u64::from(nanos) << 8) ^ N.fetch_add(1, Ordering::Relaxed)
+    (u64::from(std::process::id()) << 40)
+        ^ (u64::from(nanos) << 8)
+        ^ N.fetch_add(1, Ordering::Relaxed)
 }
 
 /// A positive 9-byte serial number (the leading `01` keeps it positive and unpadded).

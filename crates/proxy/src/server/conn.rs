@@ -47,12 +47,7 @@ pub(crate) async fn serve(
         let Some(initial) = sniff(&mut stream, settings.idle_timeout).await else {
             return;
         };
-        let info = Arc::new(ConnInfo {
-            peer,
-            listener,
-            scheme: "http",
-            client_subject: None,
-        });
+        let info = Arc::new(ConnInfo::new(peer, listener, "http", None));
         if initial.starts_with(H2_PREFACE) {
             let io = Prefixed::new(stream, initial.freeze());
             serve_h2(&shared, &rt, info, io, &stop).await;
@@ -77,12 +72,7 @@ pub(crate) async fn serve(
     };
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
     let client_subject = tollgate_tls::stream_peer_identity(&stream).map(|p| Arc::from(p.subject));
-    let info = Arc::new(ConnInfo {
-        peer,
-        listener,
-        scheme: "https",
-        client_subject,
-    });
+    let info = Arc::new(ConnInfo::new(peer, listener, "https", client_subject));
     if h2 {
         serve_h2(&shared, &rt, info, stream, &stop).await;
     } else {
