@@ -47,21 +47,31 @@ enum Failure {
     Timeout,
 }
 
-/// Forwards the request; returns the response and the endpoint that answered.
+/// What answered a forwarded request.
+pub(crate) struct Answered {
+    /// The endpoint, as configured.
+    pub(crate) endpoint: Arc<str>,
+    /// The service's idle timeout (streams and upgraded connections).
+    pub(crate) idle: std::time::Duration,
+}
+
+/// Forwards the request; returns the response and who answered it.
 pub(crate) async fn forward(
     shared: &Arc<Shared>,
     route: &Arc<Route>,
     backends: &[(Arc<Upstream>, u32)],
     out: Outgoing,
-) -> Result<(Response<ProxyBody>, Arc<str>), ProxyError> {
+) -> Result<(Response<ProxyBody>, Answered), ProxyError> {
     let up = choose_backend(backends, route.total_weight).ok_or(ProxyError::NoBackend)?;
     let attempt = run(shared, route, up, out);
-    match route.timeout {
+    let (res, endpoint) = match route.timeout {
         Some(t) => tokio::time::timeout(t, attempt)
             .await
-            .map_err(|_| ProxyError::UpstreamTimeout)?,
-        None => attempt.await,
-    }
+            .map_err(|_| ProxyError::UpstreamTimeout)??,
+        None => attempt.await?,
+    };
+    let idle = up.config.idle_timeout;
+    Ok((res, Answered { endpoint, idle }))
 }
 
 fn choose_backend(backends: &[(Arc<Upstream>, u32)], total: u64) -> Option<&Arc<Upstream>> {

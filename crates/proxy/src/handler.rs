@@ -39,6 +39,10 @@ pub(crate) struct ConnInfo {
     pub(crate) client_subject: Option<Arc<str>>,
     /// The peer IP as a header value, for `X-Forwarded-For` (made once per connection).
     pub(crate) peer_header: HeaderValue,
+    /// Counts the connection while anything holds this (an upgraded tunnel included).
+    _count: crate::server::ConnCount,
+    /// Accepted over `server.max_connections`: every request is answered 503.
+    pub(crate) overloaded: bool,
 }
 
 impl ConnInfo {
@@ -47,6 +51,8 @@ impl ConnInfo {
         listener: Arc<str>,
         scheme: &'static str,
         client_subject: Option<Arc<str>>,
+        count: crate::server::ConnCount,
+        overloaded: bool,
     ) -> Self {
         let peer_header = HeaderValue::from_str(&peer.ip().to_string())
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
@@ -56,6 +62,8 @@ impl ConnInfo {
             scheme,
             client_subject,
             peer_header,
+            _count: count,
+            overloaded,
         }
     }
 }
@@ -77,6 +85,8 @@ pub(crate) async fn handle(
     let rt = shared.store.load_full();
     let request_id = shared.ids.for_request(req.headers());
     let method = req.method().clone();
+    // HTTP/1 answers may carry `Connection: close`; HTTP/2 ones must not.
+    let version = req.version();
     let grpc = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -88,10 +98,19 @@ pub(crate) async fn handle(
         route: None,
         upstream: None,
     };
-    let mut res = match process(&shared, &rt, &conn, req, &request_id, &mut facts).await {
+    let result = if conn.overloaded {
+        Err(ProxyError::Overloaded)
+    } else {
+        process(&shared, &rt, &conn, req, &request_id, &mut facts).await
+    };
+    let mut res = match result {
         Ok(res) => res,
         Err(e) => error_reply(&shared, &e, &request_id, grpc),
     };
+    if conn.overloaded && version <= http::Version::HTTP_11 {
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     res.headers_mut()
         .insert(X_REQUEST_ID.clone(), request_id.clone());
     let status = res.status().as_u16();
@@ -134,7 +153,7 @@ fn error_reply(
 async fn process(
     shared: &Arc<Shared>,
     rt: &Runtime,
-    conn: &ConnInfo,
+    conn: &Arc<ConnInfo>,
     req: Request<Incoming>,
     request_id: &HeaderValue,
     facts: &mut LogFacts,
@@ -281,8 +300,8 @@ async fn process(
         client_ip,
         body,
     };
-    let (mut res, upstream) = forward::forward(shared, &route, backends, out).await?;
-    facts.upstream = Some(upstream);
+    let (mut res, answered) = forward::forward(shared, &route, backends, out).await?;
+    facts.upstream = Some(answered.endpoint);
 
     // Response phase.
     let res_hop = tollgate_wire::strip_hop_by_hop(res.headers_mut());
@@ -295,12 +314,8 @@ async fn process(
             return Err(ProxyError::UpstreamProtocol);
         };
         let protocol = res_hop.upgrade.unwrap_or(protocol);
-        let idle = route
-            .backends
-            .first()
-            .map_or(std::time::Duration::from_secs(300), |(u, _)| {
-                u.config.idle_timeout
-            });
+        // The tunnel idles out by the service that answered, not the route's first.
+        let idle = answered.idle;
         if let Some(ops) = &route.response_headers {
             ops.apply(res.headers_mut());
         }
@@ -311,6 +326,7 @@ async fn process(
             upstream_io,
             protocol,
             idle,
+            conn.clone(),
         ));
     }
     if let Some(ops) = &route.response_headers {

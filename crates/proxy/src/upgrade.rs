@@ -29,6 +29,7 @@ pub(crate) fn complete(
     upstream: OnUpgrade,
     protocol: HeaderValue,
     idle: Duration,
+    connection: Arc<crate::handler::ConnInfo>,
 ) -> Response<ProxyBody> {
     debug_assert_eq!(res.status(), StatusCode::SWITCHING_PROTOCOLS);
     let h = res.headers_mut();
@@ -45,6 +46,8 @@ pub(crate) fn complete(
             }
         };
         tunnel(TokioIo::new(client), TokioIo::new(upstream), idle).await;
+        // The client connection counts (max_connections, metrics) until the tunnel ends.
+        drop(connection);
     });
     res
 }

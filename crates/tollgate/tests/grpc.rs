@@ -390,3 +390,28 @@ fn curl_sees_a_trailers_only_grpc_error_not_json() {
     let v: serde_json::Value = serde_json::from_str(&body).expect("JSON body");
     assert_eq!(v["message"], "no route matched");
 }
+
+#[test]
+fn over_the_connection_limit_a_grpc_client_gets_unavailable() {
+    let p = Peers::start();
+    let cfg = format!("server: {{ max_connections: 1 }}\n{}", config(&p));
+    let gw = gateway(&cfg);
+    let web = gw.listener("web").unwrap();
+    // One client connection that sends nothing holds the only place.
+    let _hold = std::net::TcpStream::connect(web).unwrap();
+    assert!(eventually(Duration::from_secs(5), || admin(
+        &gw, "/metrics"
+    )
+    .body
+    .contains("\ntollgate_active_connections 1\n")));
+    let s = p.rt.block_on(async {
+        let ch = grpc::channel(web)
+            .await
+            .expect("the h2 connection opens; the call is what is refused");
+        grpc::unary(&ch, "/test.Echo/Unary", req(b"?", &[]))
+            .await
+            .expect_err("over the limit")
+    });
+    assert_eq!(s.code(), Code::Unavailable, "{s:?}");
+    assert_eq!(p.echo.count(), 0);
+}

@@ -376,3 +376,69 @@ fn a_refused_upgrade_returns_the_backend_answer_and_the_gateway_keeps_serving() 
         close(ws).await;
     });
 }
+
+// Two proxy bugs found while writing these tests, kept as ignored tests so the fix can be
+// checked with `cargo nextest run -p tollgate --test websocket --run-ignored only`.
+
+#[test]
+fn upgraded_connections_count_against_max_connections() {
+    let p = Peers::start();
+    let gw = gateway(&config(&p, "", "server: { max_connections: 1 }", ""));
+    let web = gw.listener("web").unwrap();
+    p.block_on(async {
+        let (mut ws, _) = connect(web, "/ws").await;
+        echo(&mut ws, Message::text("first")).await;
+        let m = admin(&gw, "/metrics").body;
+        assert!(m.contains("\ntollgate_active_connections 1\n"), "{m}");
+        // The open WebSocket is the one connection allowed: a second one is refused.
+        match tokio_tungstenite::connect_async(format!("ws://{web}/ws")).await {
+            Err(tungstenite::Error::Http(res)) => assert_eq!(res.status(), 503),
+            Err(e) => panic!("expected a 503 answer, got {e}"),
+            Ok((_, res)) => panic!(
+                "second connection upgraded ({}) past max_connections 1",
+                res.status()
+            ),
+        }
+        echo(&mut ws, Message::text("still open")).await;
+        close(ws).await;
+    });
+}
+
+#[test]
+fn the_tunnel_idle_timeout_is_the_serving_services() {
+    let b = Backends::start(&[]);
+    let first = b.rt.block_on(WsEcho::start()).unwrap();
+    let second = b.rt.block_on(WsEcho::start()).unwrap();
+    // Weight 0 makes the choice deterministic; a 50/50 split goes wrong the same way half
+    // of the time.
+    let cfg = format!(
+        r#"
+listeners: [{{ name: web, address: "127.0.0.1:0" }}]
+services:
+  - {{ name: patient, endpoints: ["{a}"], timeouts: {{ idle: 300s }} }}
+  - {{ name: brisk, endpoints: ["{b}"], timeouts: {{ idle: 500ms }} }}
+routes:
+  - {{ name: ws, backends: [{{ service: patient, weight: 0 }}, {{ service: brisk, weight: 1 }}] }}
+"#,
+        a = first.endpoint(),
+        b = second.endpoint(),
+    );
+    let gw = gateway(&cfg);
+    let web = gw.listener("web").unwrap();
+    b.rt.block_on(async {
+        let (mut ws, _) = connect(web, "/ws").await;
+        echo(&mut ws, Message::text("one")).await;
+        assert_eq!(
+            (first.upgraded(), second.upgraded()),
+            (0, 1),
+            "served by brisk"
+        );
+        let quiet_since = Instant::now();
+        let ended = tokio::time::timeout(Duration::from_secs(4), ws.next()).await;
+        let idle_for = quiet_since.elapsed();
+        assert!(
+            matches!(ended, Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_))))),
+            "brisk's 500 ms idle timeout did not close the tunnel within {idle_for:?}: {ended:?}"
+        );
+    });
+}

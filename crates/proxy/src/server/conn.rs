@@ -10,14 +10,13 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tollgate_ir as ir;
 use tollgate_wire::{H1Guard, H2_PREFACE, Prefixed};
 
 use super::ConnCount;
-use crate::error::raw_error_response;
 use crate::handler::{self, ConnInfo};
 use crate::runtime::Runtime;
 use crate::shared::Shared;
@@ -30,24 +29,34 @@ pub(crate) async fn serve(
     mut stream: TcpStream,
     stop: CancellationToken,
 ) {
-    let (_count, open) = ConnCount::new(&shared);
+    let (count, open) = ConnCount::new(&shared);
     let rt = shared.store.load_full();
     let settings = &rt.snapshot.server;
-    if open > i64::from(settings.max_connections) {
-        // Over the limit: answer at once rather than leave the client hanging.
+    // Over the limit the connection is still read, so the client gets an answer in its
+    // own protocol (a 503 for HTTP/1, a gRPC UNAVAILABLE for gRPC over HTTP/2), and then
+    // closed after a short grace instead of being kept.
+    let overloaded = open > i64::from(settings.max_connections);
+    let stop = if overloaded {
         shared.metrics.rejected(503);
-        let id = shared.ids.generate();
-        let msg = raw_error_response(503, "too many connections", id.to_str().unwrap_or(""));
-        let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&msg)).await;
-        return;
-    }
+        let token = stop.child_token();
+        let t = token.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            t.cancel();
+        });
+        token
+    } else {
+        stop
+    };
     let _ = stream.set_nodelay(true);
     let tls = rt.tables.get(&*listener).and_then(|t| t.tls.clone());
     let Some(tls) = tls else {
         let Some(initial) = sniff(&mut stream, settings.idle_timeout).await else {
             return;
         };
-        let info = Arc::new(ConnInfo::new(peer, listener, "http", None));
+        let info = Arc::new(ConnInfo::new(
+            peer, listener, "http", None, count, overloaded,
+        ));
         if initial.starts_with(H2_PREFACE) {
             let io = Prefixed::new(stream, initial.freeze());
             serve_h2(&shared, &rt, info, io, &stop).await;
@@ -72,7 +81,14 @@ pub(crate) async fn serve(
     };
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
     let client_subject = tollgate_tls::stream_peer_identity(&stream).map(|p| Arc::from(p.subject));
-    let info = Arc::new(ConnInfo::new(peer, listener, "https", client_subject));
+    let info = Arc::new(ConnInfo::new(
+        peer,
+        listener,
+        "https",
+        client_subject,
+        count,
+        overloaded,
+    ));
     if h2 {
         serve_h2(&shared, &rt, info, stream, &stop).await;
     } else {
