@@ -78,25 +78,14 @@ fn rendezvous(eps: &[Arc<Endpoint>], key: &[u8], usable: impl Fn(usize) -> bool)
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     fn up(lb: ir::LoadBalancer, n: usize) -> Upstream {
-        let cfg = ir::Service {
-            name: "s".into(),
-            endpoints: (0..n).map(|i| format!("127.0.0.1:{}", 1000 + i)).collect(),
-            protocol: ir::UpstreamProtocol::Http,
-            load_balancer: lb,
-            health_check: None,
-            outlier_detection: ir::OutlierDetection::default(),
-            connect_timeout: Duration::from_secs(1),
-            request_timeout: Duration::from_secs(1),
-            idle_timeout: Duration::from_secs(1),
-            retries: ir::Retries::default(),
-            max_connections_per_endpoint: 10,
-            tls: None,
-        };
+        let endpoints: Vec<String> = (0..n).map(|i| format!("127.0.0.1:{}", 1000 + i)).collect();
+        let refs: Vec<&str> = endpoints.iter().map(String::as_str).collect();
+        let mut cfg = crate::upstream::tests::service(&refs);
+        cfg.load_balancer = lb;
+        cfg.outlier_detection = ir::OutlierDetection::default();
         Upstream::new(&cfg, None).expect("ok")
     }
 

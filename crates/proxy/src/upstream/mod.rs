@@ -215,10 +215,11 @@ impl RetryBudget {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn service(endpoints: &[&str]) -> ir::Service {
+    /// A plain service for tests (also used by the balancer's tests).
+    pub(crate) fn service(endpoints: &[&str]) -> ir::Service {
         ir::Service {
             name: "s".into(),
             endpoints: endpoints.iter().map(|s| (*s).to_owned()).collect(),
