@@ -3,13 +3,20 @@
 
 Subcommands:
   free-ports N                 print N distinct free TCP ports on 127.0.0.1
-  check-body URL SIZE          GET URL once: exit 1 unless 2xx with SIZE body bytes
-  wait-http URL TIMEOUT [PID]  wait until GET URL answers 2xx (exit 1 on timeout, or
+  check-body URL SIZE [--ca F] [--alpn P] [--tls-version V] [--tls-info OUT]
+                               GET URL once: exit 1 unless 2xx with SIZE body bytes; for
+                               https, also that a handshake offering ALPN h2,http/1.1
+                               selects P and that the version is V (OUT: what was seen)
+  wait-http URL TIMEOUT [PID] [--ca F]
+                               wait until GET URL answers 2xx (exit 1 on timeout, or
                                at once when PID is given and that process is gone)
   descendants PID              print PID's descendants (children first level first)
-  snap OUT PID [PID ...]       write a JSON snapshot: CPU ticks and VmHWM of each PID's
-                               process tree, plus per-core busy/total ticks
+  snap OUT PID [PID ...] [--port P]
+                               write a JSON snapshot: CPU ticks and VmHWM of each PID's
+                               process tree, per-core busy/total ticks, and the TCP
+                               connections to or from 127.0.0.1:P (the backend)
   parse-wrk FILE               print wrk's --latency output as JSON
+  parse-h2load FILE [SIZE]     print h2load's output as JSON
   row ...                      combine snapshots and load-generator output into one
                                result row (a JSON line on stdout)
   skip ...                     print a skipped/failed row without measurements
@@ -22,6 +29,7 @@ import http.client
 import json
 import os
 import re
+import ssl
 import sys
 import time
 
@@ -58,36 +66,85 @@ def pid_alive(pid):
         return False
 
 
-def http_get(url, timeout=1.0):
-    m = re.match(r"^http://([^/:]+):(\d+)(/.*)?$", url)
+def tls_context(ca=None, alpn=None):
+    """Client TLS context: verifies against CA (the bench's self-signed certificate,
+    whose SANs include IP 127.0.0.1) when given, else does not verify."""
+    if ca:
+        ctx = ssl.create_default_context(cafile=ca)
+    else:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    return ctx
+
+
+def http_get(url, timeout=1.0, ca=None, info=None):
+    """GET URL over HTTP/1.1 (http:// or https://, no ALPN offered, like wrk). Returns
+    (status, body); for https, fills INFO with the negotiated TLS version and cipher."""
+    m = re.match(r"^(https?)://([^/:]+):(\d+)(/.*)?$", url)
     if not m:
-        raise SystemExit(f"wait-http: unsupported URL {url!r}")
-    host, port, path = m.group(1), int(m.group(2)), m.group(3) or "/"
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        raise SystemExit(f"unsupported URL {url!r}")
+    scheme, host, port, path = m.group(1), m.group(2), int(m.group(3)), m.group(4) or "/"
+    if scheme == "https":
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=tls_context(ca))
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request("GET", path, headers={"Connection": "close"})
+        if info is not None and scheme == "https" and conn.sock is not None:
+            info["version"] = conn.sock.version()
+            info["cipher"] = (conn.sock.cipher() or [None])[0]
         resp = conn.getresponse()
         return resp.status, resp.read()
     finally:
         conn.close()
 
 
-def check_body(url, size):
+def alpn_selected(url, offer, timeout=5.0, ca=None):
+    """TLS handshake with URL's host offering ALPN OFFER; returns the selected protocol
+    (None when the server selected none)."""
+    import socket
+
+    m = re.match(r"^https://([^/:]+):(\d+)", url)
+    host, port = m.group(1), int(m.group(2))
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        with tls_context(ca, offer).wrap_socket(raw, server_hostname=host) as s:
+            return s.selected_alpn_protocol()
+
+
+def check_body(url, size, ca=None, alpn=None, tls_version=None, info_out=None):
     """One GET through the proxy: it must answer 2xx with exactly SIZE body bytes (so
-    the 2xx wrk counts really come from the backend)."""
+    the 2xx the load generator counts really come from the backend). For https: the TLS
+    version must be TLS_VERSION, and a handshake offering h2,http/1.1 must select ALPN."""
+    info = {}
     try:
-        status, body = http_get(url, timeout=5.0)
+        status, body = http_get(url, timeout=5.0, ca=ca, info=info)
+        if url.startswith("https:"):
+            info["alpn_h2_offered"] = alpn_selected(url, ["h2", "http/1.1"], ca=ca)
     except (OSError, http.client.HTTPException) as e:
         print(f"GET {url}: {e}", file=sys.stderr)
         return 1
+    if info_out:
+        with open(info_out, "w") as f:
+            json.dump(info, f)
     if not 200 <= status < 300 or len(body) != size:
         print(f"GET {url}: HTTP {status} with {len(body)} body bytes, expected 2xx with {size}",
               file=sys.stderr)
         return 1
+    if tls_version and info.get("version") != tls_version:
+        print(f"GET {url}: negotiated {info.get('version')}, expected {tls_version}",
+              file=sys.stderr)
+        return 1
+    if alpn and info.get("alpn_h2_offered") != alpn:
+        print(f"{url}: offered ALPN h2,http/1.1, server selected "
+              f"{info.get('alpn_h2_offered')}, expected {alpn}", file=sys.stderr)
+        return 1
     return 0
 
 
-def wait_http(url, timeout, pid=None):
+def wait_http(url, timeout, pid=None, ca=None):
     deadline = time.monotonic() + timeout
     last = "no attempt"
     while time.monotonic() < deadline:
@@ -95,11 +152,11 @@ def wait_http(url, timeout, pid=None):
             print(f"process {pid} exited while waiting for {url}", file=sys.stderr)
             return 1
         try:
-            status = http_get(url)[0]
+            status = http_get(url, ca=ca)[0]
             if 200 <= status < 300:
                 return 0
             last = f"HTTP {status}"
-        except OSError as e:
+        except OSError as e:  # includes ssl.SSLError
             last = str(e) or type(e).__name__
         except http.client.HTTPException as e:
             last = f"{type(e).__name__}: {e}"
@@ -173,7 +230,31 @@ def core_ticks():
     return out
 
 
-def snap(pids):
+def backend_conns(port):
+    """Connections to 127.0.0.1:PORT (the backend) in any state but LISTEN, from
+    /proc/net/tcp, each named by its other end ("ip:port" of the proxy's socket; both
+    ends are on this host, so each connection is listed twice and counted once). A
+    connection opened and closed between two snapshots still shows in TIME_WAIT."""
+    out = {}
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                parts = line.split()
+                if len(parts) < 4 or parts[3] == "0A":  # 0A = LISTEN
+                    continue
+                (lip, lport), (rip, rport) = (x.split(":") for x in parts[1:3])
+                lport, rport = int(lport, 16), int(rport, 16)
+                if rport == port:
+                    out[f"{lip}:{lport}"] = parts[3]
+                elif lport == port:
+                    out.setdefault(f"{rip}:{rport}", parts[3])
+    except OSError:
+        pass
+    return out
+
+
+def snap(pids, port=None):
     procs = {}
     for root in pids:
         tree = []
@@ -184,7 +265,10 @@ def snap(pids):
             except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
                 pass
         procs[str(root)] = tree
-    return {"time": time.monotonic(), "procs": procs, "cores": core_ticks(), "clk_tck": CLK_TCK}
+    out = {"time": time.monotonic(), "procs": procs, "cores": core_ticks(), "clk_tck": CLK_TCK}
+    if port:
+        out["backend_conns"] = backend_conns(port)
+    return out
 
 
 def tree_delta(before, after, root):
@@ -225,12 +309,20 @@ def to_ms(text):
 
 def parse_wrk(text):
     res = {"rps": None, "requests": None, "p50_ms": None, "p99_ms": None,
-           "non2xx": 0, "socket_errors": {}, "errors": []}
+           "mean_ms": None, "max_ms": None, "non2xx": 0, "socket_errors": {}, "errors": []}
     in_dist = False
     for line in text.splitlines():
         s = line.strip()
         if s.startswith("Latency Distribution"):
             in_dist = True
+            continue
+        # Thread Stats: "Latency   619.40us  309.95us  12.42ms   92.57%" (avg, stdev, max)
+        m = re.match(r"^Latency\s+(\S+)\s+(\S+)\s+(\S+)\s+\S+%$", s)
+        if m:
+            try:
+                res["mean_ms"], res["max_ms"] = to_ms(m.group(1)), to_ms(m.group(3))
+            except ValueError as e:
+                res["errors"].append(str(e))
             continue
         if in_dist:
             m = re.match(r"^(\d+(?:\.\d+)?)%\s+(\S+)$", s)
@@ -276,6 +368,106 @@ def parse_wrk(text):
     return res
 
 
+# --------------------------------------------------------------------------- h2load
+
+
+def request_log_percentiles(path):
+    """p50/p99 in ms from h2load's --log-file (start_us, status, duration_us per line;
+    status -1 for failed streams, which are left out)."""
+    durs = []
+    with open(path, errors="replace") as f:
+        for line in f:
+            parts = line.split("\t")
+            if len(parts) >= 3 and parts[1].strip() != "-1":
+                try:
+                    durs.append(int(parts[2]))
+                except ValueError:
+                    pass
+    if not durs:
+        return None, None
+    durs.sort()
+    pick = lambda q: durs[min(len(durs) - 1, int(q * len(durs)))] / 1000.0  # noqa: E731
+    return pick(0.50), pick(0.99)
+
+
+def parse_h2load(text, body_size=None, request_log=None):
+    """h2load's summary. It reports no latency percentiles, only min/max/mean/sd of
+    "time for request": mean_ms/max_ms are filled, and p50_ms/p99_ms only when
+    REQUEST_LOG (h2load --log-file output, opt-in: H2LOAD_LOG=1) exists. Problems
+    (failed, errored or timed-out requests, non-2xx statuses, no request, a protocol
+    other than h2, a body size other than BODY_SIZE) go to "errors"."""
+    res = {"rps": None, "requests": None, "p50_ms": None, "p99_ms": None,
+           "mean_ms": None, "max_ms": None, "non2xx": 0, "socket_errors": {},
+           "errors": [], "problems": [], "tls": {}}
+    counts = status = None
+    data_bytes = None
+    for line in text.splitlines():
+        s = line.strip()
+        m = re.match(r"^finished in ([0-9.]+)(us|ms|s|m|h), ([0-9.]+) req/s", s)
+        if m:
+            res["duration_s"] = to_ms(m.group(1) + m.group(2)) / 1000.0
+            res["rps"] = float(m.group(3))
+            continue
+        m = re.match(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                     r"(\d+) failed, (\d+) errored, (\d+) timeout", s)
+        if m:
+            counts = dict(zip(("total", "started", "done", "succeeded", "failed", "errored",
+                               "timeout"), (int(x) for x in m.groups())))
+            continue
+        m = re.match(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", s)
+        if m:
+            status = [int(x) for x in m.groups()]
+            continue
+        m = re.match(r"^traffic: .*\((\d+)\) data$", s)
+        if m:
+            data_bytes = int(m.group(1))
+            continue
+        m = re.match(r"^time for request:\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", s)
+        if m:
+            try:
+                res["max_ms"], res["mean_ms"] = to_ms(m.group(2)), to_ms(m.group(3))
+            except ValueError as e:
+                res["errors"].append(str(e))
+            continue
+        for key, label in (("version", "TLS Protocol"), ("cipher", "Cipher"),
+                           ("kx", "Server Temp Key"), ("alpn", "Application protocol")):
+            if s.startswith(label + ":"):
+                res["tls"][key] = s.split(":", 1)[1].strip()
+    if counts is None:
+        res["errors"].append("h2load output has no requests line")
+    else:
+        # Requests answered (any status), like wrk's count; failures are problems below.
+        res["requests"] = counts["done"]
+        res["h2load_counts"] = counts
+        if counts["done"] and not counts["succeeded"]:
+            res["problems"].append("h2load: no request succeeded")
+        for k in ("failed", "errored", "timeout"):
+            if counts[k]:
+                res["problems"].append(f"h2load: {counts[k]} requests {k}")
+    if status is None:
+        res["errors"].append("h2load output has no status codes line")
+    else:
+        res["non2xx"] = sum(status[1:])
+    if request_log and os.path.exists(request_log):
+        res["p50_ms"], res["p99_ms"] = request_log_percentiles(request_log)
+    if res["rps"] is None:
+        res["errors"].append("h2load output has no req/s")
+    if res["mean_ms"] is None:
+        res["errors"].append("h2load output has no time for request")
+    if res["tls"].get("alpn") != "h2":
+        res["problems"].append(f"h2load negotiated {res['tls'].get('alpn') or 'no protocol'}, "
+                               "not h2")
+    if body_size is not None and data_bytes is not None and res["requests"]:
+        # Every response must carry the backend's body: data bytes / responses == body
+        # size (in-flight responses at the end of a timed run can add a few bytes).
+        per = data_bytes / res["requests"]
+        res["data_bytes_per_response"] = round(per, 3)
+        if abs(per - body_size) > max(0.01 * body_size, 0.5):
+            res["problems"].append(f"h2load got {per:.1f} body bytes per response, "
+                                   f"expected {body_size}")
+    return res
+
+
 # --------------------------------------------------------------------------- rows
 
 
@@ -290,15 +482,33 @@ def make_row(a):
     text = open(a.load_output, errors="replace").read() if os.path.exists(a.load_output) else ""
     if a.load == "wrk":
         lg = parse_wrk(text)
+    elif a.load == "h2load":
+        lg = parse_h2load(text, a.body_size, a.load_output + ".requests.tsv")
     else:
         lg = {"errors": [f"no parser for load generator {a.load!r}"]}
-    row.update({k: lg.get(k) for k in ("rps", "requests", "p50_ms", "p99_ms", "non2xx",
-                                      "socket_errors")})
-    row["problems"] += lg.get("errors", [])
+    row.update({k: lg.get(k) for k in ("rps", "requests", "p50_ms", "p99_ms", "mean_ms",
+                                      "max_ms", "non2xx", "socket_errors")})
+    for k in ("h2load_counts", "data_bytes_per_response"):
+        if k in lg:
+            row[k] = lg[k]
+    # TLS as negotiated by the load generator itself (h2load prints it), else by the
+    # pre-run check's handshake (wrk prints nothing about TLS).
+    tls = {}
+    if a.tls_info and os.path.exists(a.tls_info):
+        tls = load_json(a.tls_info)
+        tls["seen_by"] = "check"
+    if lg.get("tls"):
+        tls = dict(lg["tls"], seen_by=a.load)
+    if tls:
+        row["tls"] = tls
+        if a.tls_version and tls.get("version") != a.tls_version:
+            row["problems"].append(f"TLS version {tls.get('version')}, expected {a.tls_version}")
+    row["problems"] += lg.get("errors", []) + lg.get("problems", [])
     if a.load_rc != 0:
         row["problems"].append(f"{a.load} exited with status {a.load_rc}")
     if lg.get("non2xx"):
-        row["problems"].append(f"Non-2xx or 3xx responses: {lg['non2xx']}")
+        row["problems"].append(f"Non-2xx or 3xx responses: {lg['non2xx']}" if a.load == "wrk"
+                               else f"non-2xx responses: {lg['non2xx']}")
     errs = {k: v for k, v in (lg.get("socket_errors") or {}).items() if v}
     if errs:
         row["problems"].append("socket errors: " + ", ".join(f"{k} {v}" for k, v in errs.items()))
@@ -321,6 +531,16 @@ def make_row(a):
     row["wall_s"] = wall = round(after["time"] - before["time"], 3)
     row["core_util_pct"] = util = core_util(before, after)
     row["warnings"] = []
+    # Upstream keep-alive: connections to the backend opened during the measured run
+    # (the pool is filled during the warm-up). More than the requests in flight means
+    # the proxy opens and closes backend connections instead of reusing them.
+    if "backend_conns" in before and "backend_conns" in after:
+        b, c = before["backend_conns"], after["backend_conns"]
+        row["backend_conns_new"] = new = len(set(c) - set(b))
+        row["backend_conns_open_at_end"] = sum(1 for st in c.values() if st == "01")
+        if a.inflight and new > a.inflight:
+            row["warnings"].append(f"upstream churn: {new} new backend connections during "
+                                   f"the run")
     # Busy time on the proxy's core that the proxy did not use: other work on the
     # machine (a build, another benchmark) that competed with it.
     core = util.get(f"cpu{a.proxy_cpu}") if a.proxy_cpu is not None else None
@@ -338,7 +558,8 @@ def make_row(a):
 def skip_row(a):
     return {"scenario": a.scenario, "proxy": a.proxy, "status": a.status,
             "problems": [a.reason], "rps": None, "requests": None, "p50_ms": None,
-            "p99_ms": None, "cpu_us_per_req": None, "peak_rss_mb": None}
+            "p99_ms": None, "mean_ms": None, "max_ms": None, "cpu_us_per_req": None,
+            "peak_rss_mb": None}
 
 
 # --------------------------------------------------------------------------- report
@@ -376,8 +597,8 @@ def report(rows_path, meta_path, out_path):
             rows = [json.loads(line) for line in f if line.strip()]
     meta = load_json(meta_path) if os.path.exists(meta_path) else {}
 
-    header = ["scenario", "proxy", "rps", "p50_ms", "p99_ms", "cpu_us_per_req",
-              "peak_rss_mb", "status"]
+    header = ["scenario", "proxy", "rps", "p50_ms", "p99_ms", "mean_ms", "max_ms",
+              "cpu_us_per_req", "peak_rss_mb", "status"]
     table = []
     for r in rows:
         status = r["status"]
@@ -387,6 +608,7 @@ def report(rows_path, meta_path, out_path):
             status = "ok (" + "; ".join(r["warnings"]) + ")"
         table.append([r["scenario"], r["proxy"], fmt(r.get("rps"), ".0f"),
                       fmt(r.get("p50_ms"), ".3f"), fmt(r.get("p99_ms"), ".3f"),
+                      fmt(r.get("mean_ms"), ".3f"), fmt(r.get("max_ms"), ".2f"),
                       fmt(r.get("cpu_us_per_req"), ".2f"), fmt(r.get("peak_rss_mb"), ".1f"),
                       status])
     widths = [max(len(str(x)) for x in col) for col in zip(header, *table)] if table else \
@@ -426,6 +648,17 @@ def report(rows_path, meta_path, out_path):
             ratio_lines.append(f"{sc}: CPU-us/req " + ", ".join(parts))
 
     print("\n".join(lines))
+    if any(r.get("load") == "h2load" for r in rows):
+        print("(h2load rows: mean/max are h2load's 'time for request' with every stream in"
+              " flight, not comparable with wrk rows; p50/p99 only with H2LOAD_LOG=1)")
+    # The TLS suite changes the cost per byte: say so when the proxies of one scenario
+    # did not all negotiate the same one.
+    for sc in scenarios:
+        suites = {r["proxy"]: (r.get("tls") or {}).get("cipher") for r in rows
+                  if r["scenario"] == sc and r.get("tls")}
+        if len(set(suites.values())) > 1:
+            print(f"({sc}: proxies negotiated different TLS suites: "
+                  + ", ".join(f"{p} {c}" for p, c in suites.items()) + ")")
     if ratio_lines:
         print()
         print("\n".join(ratio_lines))
@@ -453,16 +686,25 @@ def main(argv):
     p.add_argument("url")
     p.add_argument("timeout", type=float)
     p.add_argument("pid", type=int, nargs="?")
+    p.add_argument("--ca")
     p = sub.add_parser("check-body")
     p.add_argument("url")
     p.add_argument("size", type=int)
+    p.add_argument("--ca")
+    p.add_argument("--alpn")
+    p.add_argument("--tls-version")
+    p.add_argument("--tls-info")
     p = sub.add_parser("descendants")
     p.add_argument("pid", type=int)
     p = sub.add_parser("snap")
     p.add_argument("out")
     p.add_argument("pids", type=int, nargs="+")
+    p.add_argument("--port", type=int)
     p = sub.add_parser("parse-wrk")
     p.add_argument("file")
+    p = sub.add_parser("parse-h2load")
+    p.add_argument("file")
+    p.add_argument("size", type=int, nargs="?")
     p = sub.add_parser("row")
     for opt in ("scenario", "proxy", "load", "load-output", "before", "after"):
         p.add_argument("--" + opt, required=True)
@@ -471,6 +713,10 @@ def main(argv):
     p.add_argument("--backend-pid", type=int)
     p.add_argument("--proxy-cpu", type=int)
     p.add_argument("--noise-pct", type=float, default=10.0)
+    p.add_argument("--body-size", type=int)
+    p.add_argument("--inflight", type=int)
+    p.add_argument("--tls-info")
+    p.add_argument("--tls-version")
     p = sub.add_parser("skip")
     p.add_argument("--scenario", required=True)
     p.add_argument("--proxy", required=True)
@@ -488,17 +734,20 @@ def main(argv):
     if a.cmd == "free-ports":
         print(" ".join(str(p) for p in free_ports(a.n)))
     elif a.cmd == "wait-http":
-        return wait_http(a.url, a.timeout, a.pid)
+        return wait_http(a.url, a.timeout, a.pid, a.ca)
     elif a.cmd == "check-body":
-        return check_body(a.url, a.size)
+        return check_body(a.url, a.size, a.ca, a.alpn, a.tls_version, a.tls_info)
     elif a.cmd == "descendants":
         print(" ".join(str(p) for p in descendants(a.pid)))
     elif a.cmd == "snap":
         with open(a.out, "w") as f:
-            json.dump(snap(a.pids), f)
+            json.dump(snap(a.pids, a.port), f)
     elif a.cmd == "parse-wrk":
         with open(a.file, errors="replace") as f:
             print(json.dumps(parse_wrk(f.read()), indent=2))
+    elif a.cmd == "parse-h2load":
+        with open(a.file, errors="replace") as f:
+            print(json.dumps(parse_h2load(f.read(), a.size), indent=2))
     elif a.cmd == "row":
         print(json.dumps(make_row(a)))
     elif a.cmd == "skip":

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Tollgate vs NGINX vs HAProxy as reverse proxies in front of the same backend, on this
-# machine, one worker each. Prints rps, p50, p99, proxy CPU-µs per request and peak RSS
-# per (scenario, proxy) and writes bench/results/latest.json. See bench/README.md.
+# machine, one worker each. Prints rps, latency (p50, p99, mean, max), proxy CPU-µs per
+# request and peak RSS per (scenario, proxy) and writes bench/results/latest.json.
+# Scenarios: HTTP/1.1 (wrk), HTTPS with TLS 1.3 (wrk) and HTTP/2 over TLS (h2load). See
+# bench/README.md.
 #
-#   bench/run.sh                         build, then run every scenario (~2 minutes)
+#   bench/run.sh                         build, then run every scenario (~3.5 minutes)
 #   SKIP_BUILD=1 DURATION=5s bench/run.sh
-#   SCENARIOS=http1_6b PROXIES="nginx haproxy" bench/run.sh
+#   SCENARIOS="https_6b h2_6b" PROXIES="nginx haproxy" bench/run.sh
 #
 # stdout carries only the result table; progress and logs go to stderr.
 set -euo pipefail
@@ -22,7 +24,14 @@ CONNECTIONS=${CONNECTIONS:-50}     # client connections
 REQUEST_PATH=${REQUEST_PATH:-/}    # path requested through the proxy (/status/503 tests
                                    # that a non-2xx row is reported as failed)
 WRK_THREADS=${WRK_THREADS:-1}      # wrk threads
-SCENARIOS=${SCENARIOS:-"http1_6b http1_16k"}
+H2_CONNECTIONS=${H2_CONNECTIONS:-10} # h2load connections (h2_* scenarios)
+H2_STREAMS=${H2_STREAMS:-32}       # h2load streams in flight per connection (-m)
+# TLS 1.3 suite h2load offers: the one wrk gets (OpenSSL's client default order puts it
+# first; all three proxies follow the client's order or, HAProxy, prefer it themselves).
+H2_TLS13_CIPHERS=${H2_TLS13_CIPHERS:-TLS_AES_256_GCM_SHA384}
+H2LOAD_LOG=${H2LOAD_LOG:-0}        # 1: h2load logs every request (one write(2) each, on
+                                   # the load core) so h2 rows get p50/p99 too
+SCENARIOS=${SCENARIOS:-"http1_6b http1_16k https_6b h2_6b"}
 PROXIES=${PROXIES:-"tollgate nginx haproxy"}
 PROXY_CPU=${PROXY_CPU:-0}          # core the proxy is pinned to
 LOAD_CPU=${LOAD_CPU:-1}            # core wrk and the backend are pinned to
@@ -39,7 +48,8 @@ ECHO_BIN=${ECHO_BIN:-$CARGO_TARGET_DIR/release/tollgate-echo}
 # Tools each part needs, and the Debian package that has each tool.
 declare -A TOOL_PKG=([nginx]=nginx-light [haproxy]=haproxy [wrk]=wrk [h2load]=nghttp2-client
   [hyperfine]=hyperfine [taskset]=util-linux [python3]=python3 [openssl]=openssl)
-declare -A SCENARIO_TOOLS=([http1_6b]="wrk" [http1_16k]="wrk")
+declare -A SCENARIO_TOOLS=([http1_6b]="wrk" [http1_16k]="wrk" [https_6b]="wrk openssl"
+  [h2_6b]="h2load openssl")
 declare -A PROXY_TOOLS=([tollgate]="" [nginx]="nginx" [haproxy]="haproxy")
 
 # ------------------------------------------------------------------------------ basics
@@ -241,10 +251,14 @@ write_meta() {
   py meta "$TMP/meta.json" \
     "git_rev=$git_rev" "git_dirty=$git_dirty" \
     "duration=$DURATION" "warmup=$WARMUP" "connections=$CONNECTIONS" "wrk_threads=$WRK_THREADS" "request_path=$REQUEST_PATH" \
+    "h2_connections=$H2_CONNECTIONS" "h2_streams=$H2_STREAMS" "h2_tls13_ciphers=$H2_TLS13_CIPHERS" \
+    "h2load_log=$H2LOAD_LOG" \
     "proxy_cpu=$PROXY_CPU" "load_cpu=$LOAD_CPU" "scenarios=$SCENARIOS" "proxies=$PROXIES" \
     "nginx_version=$( (nginx -v 2>&1 || true) | head -1)" \
     "haproxy_version=$( (haproxy -v 2>&1 || true) | head -1)" \
     "wrk_version=$( (wrk -v 2>&1 || true) | head -1)" \
+    "h2load_version=$( (h2load --version 2>&1 || true) | head -1)" \
+    "openssl_version=$( (openssl version 2>&1 || true) | head -1)" \
     "tollgate_bin=$TOLLGATE_BIN" "tollgate_unavailable=$TOLLGATE_UNAVAILABLE"
 }
 
@@ -270,23 +284,59 @@ start_backend() {
   log "backend $name ($size-byte body) on $addr, pid $BACKEND_PID, core $LOAD_CPU"
 }
 
+# ------------------------------------------------------------------------------ TLS
+# ensure_cert: mint a throwaway self-signed ECDSA P-256 certificate (once per run, in
+# $TMP) for the TLS scenarios. Sets TLS_CERT, TLS_KEY and TLS_COMBINED (cert + key, for
+# HAProxy). The SANs include IP 127.0.0.1 so the readiness checks can verify it.
+TLS_CERT="" TLS_KEY="" TLS_COMBINED=""
+ensure_cert() {
+  [[ -n $TLS_CERT ]] && return 0
+  local d=$TMP/tls
+  mkdir -p "$d"
+  # 30 days, not 1: Tollgate warns about certificates that expire within 14 days.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+    -subj /CN=bench.local -addext "subjectAltName=DNS:bench.local,IP:127.0.0.1" \
+    -keyout "$d/key.pem" -out "$d/cert.pem" >"$d/openssl.log" 2>&1 ||
+    die "openssl could not create a certificate: $(log_tail "$d/openssl.log")"
+  cat "$d/cert.pem" "$d/key.pem" >"$d/combined.pem"
+  TLS_CERT=$d/cert.pem TLS_KEY=$d/key.pem TLS_COMBINED=$d/combined.pem
+  log "TLS: self-signed ECDSA P-256 certificate for bench.local in $d"
+}
+
 # ------------------------------------------------------------------------------ proxies
 # Each proxy has:
 #   proxy_NAME_unavailable          print a reason when it cannot run here (else nothing)
-#   proxy_NAME_start DIR BACKEND    write its config into DIR, start it pinned to
+#   proxy_NAME_start DIR BACKEND MODE
+#                                   write its config into DIR, start it pinned to
 #                                   $PROXY_CPU via start_bg; set PROXY_PID, PROXY_URL
 #                                   (its listener, ending in /) and PROXY_READY_URLS
 #                                   (URLs that answer 2xx once it serves).
+# MODE is the client side: http (HTTP/1.1 cleartext), https (TLS 1.3, HTTP/1.1) or h2
+# (TLS 1.3, HTTP/2 by ALPN; HTTP/1.1 still allowed). TLS modes use $TLS_CERT/$TLS_KEY.
+# The backend side is always HTTP/1.1 cleartext with keep-alive.
 # All: one worker, keep-alive to clients and to the backend, no access log.
 
 proxy_tollgate_unavailable() { [[ -z $TOLLGATE_UNAVAILABLE ]] || echo "$TOLLGATE_UNAVAILABLE"; }
 proxy_tollgate_start() {
-  local dir=$1 backend=$2 port admin
+  local dir=$1 backend=$2 mode=${3:-http} port admin listener scheme=https
   read -r port admin < <(py free-ports 2)
+  if [[ $mode == http ]]; then
+    scheme=http
+    listener="  - { name: web, address: \"127.0.0.1:$port\", protocol: http }"
+  else
+    # https and h2 are the same listener: Tollgate's ALPN always offers h2 and http/1.1
+    # (wrk offers no ALPN and speaks HTTP/1.1; h2load offers h2).
+    listener="  - name: websecure
+    address: \"127.0.0.1:$port\"
+    protocol: https
+    tls:
+      certificates: [{ cert: \"$TLS_CERT\", key: \"$TLS_KEY\" }]
+      min_version: \"1.3\""
+  fi
   cat >"$dir/tollgate.yaml" <<EOF
 server: { access_log: false }
 listeners:
-  - { name: web, address: "127.0.0.1:$port", protocol: http }
+$listener
 services:
   - { name: echo, endpoints: ["$backend"] }
 routes:
@@ -295,14 +345,39 @@ EOF
   start_bg "$(basename "$dir")-tollgate" "$PROXY_CPU" "$TOLLGATE_BIN" run -c "$dir/tollgate.yaml" \
     --workers 1 --admin "127.0.0.1:$admin"
   PROXY_PID=$BG_PID
-  PROXY_URL="http://127.0.0.1:$port/"
+  PROXY_URL="$scheme://127.0.0.1:$port/"
   PROXY_READY_URLS="http://127.0.0.1:$admin/readyz $PROXY_URL"
 }
 
 proxy_nginx_unavailable() { command -v nginx >/dev/null 2>&1 || echo "nginx not installed"; }
+# nginx >= 1.25.1 has "http2 on;" (and deprecates "listen ... http2").
+nginx_has_http2_directive() {
+  local v
+  v=$(nginx -v 2>&1 | sed -n 's|.*nginx/\([0-9.]*\).*|\1|p')
+  [[ -n $v ]] && printf '1.25.1\n%s\n' "$v" | sort -V -C
+}
 proxy_nginx_start() {
-  local dir=$1 backend=$2 port
+  local dir=$1 backend=$2 mode=${3:-http} port listen tls="" scheme=https keepalive=64
   read -r port < <(py free-ports 1)
+  case $mode in
+    http) listen="127.0.0.1:$port" scheme=http ;;
+    https) listen="127.0.0.1:$port ssl" ;;
+    # nginx < 1.25.1 has no "http2 on;": HTTP/2 is a listen parameter there.
+    h2) listen="127.0.0.1:$port ssl http2"
+      # With many streams per connection, more than 64 requests can be in flight to the
+      # backend; keep them all pooled (Tollgate and HAProxy do not cap idle connections).
+      keepalive=1024 ;;
+  esac
+  if [[ $mode != http ]]; then
+    tls="ssl_certificate $TLS_CERT;
+    ssl_certificate_key $TLS_KEY;
+    ssl_protocols TLSv1.3;"
+    if [[ $mode == h2 ]] && nginx_has_http2_directive; then
+      listen="127.0.0.1:$port ssl"
+      tls="$tls
+    http2 on;"
+    fi
+  fi
   mkdir -p "$dir/client_body" "$dir/proxy_temp"
   cat >"$dir/nginx.conf" <<EOF
 daemon off;
@@ -318,11 +393,12 @@ http {
   keepalive_requests 1000000;
   upstream echo {
     server $backend;
-    keepalive 64;
+    keepalive $keepalive;
     keepalive_requests 1000000;
   }
   server {
-    listen 127.0.0.1:$port;
+    listen $listen;
+    $tls
     location / {
       proxy_pass http://echo;
       proxy_http_version 1.1;
@@ -333,14 +409,19 @@ http {
 EOF
   start_bg "$(basename "$dir")-nginx" "$PROXY_CPU" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
   PROXY_PID=$BG_PID
-  PROXY_URL="http://127.0.0.1:$port/"
+  PROXY_URL="$scheme://127.0.0.1:$port/"
   PROXY_READY_URLS=$PROXY_URL
 }
 
 proxy_haproxy_unavailable() { command -v haproxy >/dev/null 2>&1 || echo "haproxy not installed"; }
 proxy_haproxy_start() {
-  local dir=$1 backend=$2 port
+  local dir=$1 backend=$2 mode=${3:-http} port bind scheme=https
   read -r port < <(py free-ports 1)
+  case $mode in
+    http) bind="127.0.0.1:$port" scheme=http ;;
+    https) bind="127.0.0.1:$port ssl crt $TLS_COMBINED ssl-min-ver TLSv1.3 alpn http/1.1" ;;
+    h2) bind="127.0.0.1:$port ssl crt $TLS_COMBINED ssl-min-ver TLSv1.3 alpn h2,http/1.1" ;;
+  esac
   cat >"$dir/haproxy.cfg" <<EOF
 global
   nbthread 1
@@ -355,7 +436,7 @@ defaults
   timeout server 30s
 
 frontend web
-  bind 127.0.0.1:$port
+  bind $bind
   default_backend echo
 
 backend echo
@@ -363,13 +444,15 @@ backend echo
 EOF
   start_bg "$(basename "$dir")-haproxy" "$PROXY_CPU" haproxy -db -f "$dir/haproxy.cfg"
   PROXY_PID=$BG_PID
-  PROXY_URL="http://127.0.0.1:$port/"
+  PROXY_URL="$scheme://127.0.0.1:$port/"
   PROXY_READY_URLS=$PROXY_URL
 }
 
 # ------------------------------------------------------------------------------ load
 # Each load generator has load_NAME MODE URL OUT: MODE is warmup or measure; OUT gets
 # the raw output, which bench.py's parser for NAME understands. Returns its exit status.
+# load_NAME_inflight prints how many requests it keeps in flight (for the churn check),
+# load_NAME_describe its concurrency in words (for the log).
 
 load_wrk() {
   local mode=$1 url=$2 out=$3 d lat=()
@@ -377,13 +460,32 @@ load_wrk() {
   run_waited timeout "$(($(duration_secs "$d") + 30))" taskset -c "$LOAD_CPU" \
     wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$d" "${lat[@]}" "$url" >"$out" 2>&1
 }
+load_wrk_inflight() { echo "$CONNECTIONS"; }
+load_wrk_describe() { echo "$CONNECTIONS connections"; }
+
+# h2load: $H2_CONNECTIONS connections, $H2_STREAMS concurrent streams on each, one
+# thread, timed run (-D takes whole seconds here).
+load_h2load() {
+  local mode=$1 url=$2 out=$3 d log=()
+  if [[ $mode == warmup ]]; then d=$WARMUP; else d=$DURATION; fi
+  d=$(duration_secs "$d")
+  # Per-request log (bench.py reads OUT.requests.tsv for p50/p99).
+  [[ $mode == measure && $H2LOAD_LOG == 1 ]] && log=(--log-file="$out.requests.tsv")
+  run_waited timeout "$((d + 30))" taskset -c "$LOAD_CPU" \
+    h2load -t1 -c"$H2_CONNECTIONS" -m"$H2_STREAMS" -D"$d" --tls13-ciphers="$H2_TLS13_CIPHERS" \
+    "${log[@]}" "$url" >"$out" 2>&1
+}
+load_h2load_inflight() { echo $((H2_CONNECTIONS * H2_STREAMS)); }
+load_h2load_describe() { echo "$H2_CONNECTIONS connections x $H2_STREAMS streams"; }
 
 # ------------------------------------------------------------------------------ one row
-# run_row SCENARIO PROXY LOAD: start PROXY in front of $BACKEND_ADDR, check that it
-# relays the backend's $BODY_SIZE-byte answer, warm up, measure with load generator
-# LOAD, append one JSON row to $ROWS, stop PROXY.
+# run_row SCENARIO PROXY LOAD [MODE]: start PROXY in front of $BACKEND_ADDR with client
+# side MODE (http, https, h2; see proxies), check that it relays the backend's
+# $BODY_SIZE-byte answer (and for TLS modes: TLS 1.3, and ALPN h2 in h2 mode), warm up,
+# measure with load generator LOAD, append one JSON row to $ROWS, stop PROXY.
 run_row() {
-  local scenario=$1 proxy=$2 load=$3 reason dir attempt ready=0 url rc why status
+  local scenario=$1 proxy=$2 load=$3 mode=${4:-http} reason dir attempt ready=0 url rc why status
+  local tls_args=() check_args=() row_args=()
   reason=$("proxy_${proxy}_unavailable")
   if [[ -n $reason ]]; then
     log "$scenario/$proxy: skipped: $reason"
@@ -394,10 +496,12 @@ run_row() {
   for attempt in 1 2 3; do
     dir=$TMP/$scenario-$proxy-$attempt
     mkdir -p "$dir"
-    "proxy_${proxy}_start" "$dir" "$BACKEND_ADDR"
+    "proxy_${proxy}_start" "$dir" "$BACKEND_ADDR" "$mode"
     ready=1
     for url in $PROXY_READY_URLS; do
-      if ! py wait-http "$url" "$READY_TIMEOUT" "$PROXY_PID" 2>"$dir/ready.err"; then
+      tls_args=()
+      [[ $url == https:* ]] && tls_args=(--ca "$TLS_CERT")
+      if ! py wait-http "$url" "$READY_TIMEOUT" "$PROXY_PID" "${tls_args[@]}" 2>"$dir/ready.err"; then
         ready=0
         break
       fi
@@ -422,7 +526,12 @@ run_row() {
     return 0
   fi
   url=$PROXY_URL${REQUEST_PATH#/}
-  if [[ $REQUEST_PATH == / ]] && ! py check-body "$url" "$BODY_SIZE" 2>"$dir/check.err"; then
+  if [[ $mode != http ]]; then
+    check_args=(--ca "$TLS_CERT" --tls-version TLSv1.3 --tls-info "$dir/tls.json")
+    row_args=(--tls-info "$dir/tls.json" --tls-version TLSv1.3)
+    [[ $mode == h2 ]] && check_args+=(--alpn h2)
+  fi
+  if [[ $REQUEST_PATH == / ]] && ! py check-body "$url" "$BODY_SIZE" "${check_args[@]}" 2>"$dir/check.err"; then
     why="$proxy does not relay the backend's answer: $(log_tail "$dir/check.err" 1)"
     log "$scenario/$proxy: FAIL: $why"
     py skip --status fail --scenario "$scenario" --proxy "$proxy" --reason "$why" >>"$ROWS"
@@ -431,36 +540,40 @@ run_row() {
   fi
   log "$scenario/$proxy: pid $PROXY_PID on core $PROXY_CPU, $PROXY_URL; warm-up $WARMUP"
   "load_$load" warmup "$url" "$dir/warmup.out" || true
-  log "$scenario/$proxy: measuring $DURATION, $CONNECTIONS connections, $url"
-  py snap "$dir/before.json" "$PROXY_PID" "$BACKEND_PID"
+  log "$scenario/$proxy: measuring $DURATION, $("load_${load}_describe"), $url"
+  py snap "$dir/before.json" "$PROXY_PID" "$BACKEND_PID" --port "${BACKEND_ADDR##*:}"
   rc=0
   "load_$load" measure "$url" "$dir/load.out" || rc=$?
-  py snap "$dir/after.json" "$PROXY_PID" "$BACKEND_PID"
+  py snap "$dir/after.json" "$PROXY_PID" "$BACKEND_PID" --port "${BACKEND_ADDR##*:}"
+  [[ $REQUEST_PATH == / ]] && row_args+=(--body-size "$BODY_SIZE")
   py row --scenario "$scenario" --proxy "$proxy" --load "$load" --load-output "$dir/load.out" \
     --load-rc "$rc" --before "$dir/before.json" --after "$dir/after.json" \
     --proxy-pid "$PROXY_PID" --backend-pid "$BACKEND_PID" --proxy-cpu "$PROXY_CPU" \
-    --noise-pct "$NOISE_PCT" >>"$ROWS"
-  log "$scenario/$proxy: $(tail -n 1 "$ROWS" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["status"], "rps=%s p99_ms=%s cpu_us/req=%s core_util_pct=%s" % (r["rps"], r["p99_ms"], r["cpu_us_per_req"], r["core_util_pct"]), "; ".join(r["problems"] + r["warnings"]))')"
+    --noise-pct "$NOISE_PCT" --inflight "$("load_${load}_inflight")" "${row_args[@]}" >>"$ROWS"
+  log "$scenario/$proxy: $(tail -n 1 "$ROWS" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["status"], "rps=%s p99_ms=%s mean_ms=%s cpu_us/req=%s core_util_pct=%s new_backend_conns=%s" % (r["rps"], r["p99_ms"], r["mean_ms"], r["cpu_us_per_req"], r["core_util_pct"], r.get("backend_conns_new")), "; ".join(r["problems"] + r["warnings"]))')"
   stop_pid "$PROXY_PID"
 }
 
 # ------------------------------------------------------------------------------ scenarios
 # A scenario is a function scenario_NAME (listed in SCENARIO_TOOLS with the tools it
 # needs). It starts what it needs, calls run_row once per proxy in $PROXIES, and stops
-# what it started. Later: https (TLS listener), h2 (load_h2load), route-table scale,
-# reload under load.
+# what it started. Later: route-table scale, reload under load.
 
-http1_get_scenario() {
-  local name=$1 size=$2 proxy
+# get_scenario NAME BODY_SIZE LOAD MODE: GET / through each proxy, client side MODE.
+get_scenario() {
+  local name=$1 size=$2 load=$3 mode=$4 proxy
+  [[ $mode == http ]] || ensure_cert
   start_backend "$name" "$size"
   for proxy in $PROXIES; do
-    run_row "$name" "$proxy" wrk
+    run_row "$name" "$proxy" "$load" "$mode"
   done
   stop_pid "$BACKEND_PID"
 }
 
-scenario_http1_6b() { http1_get_scenario http1_6b 6; }       # HTTP/1.1 GET, 6-byte body
-scenario_http1_16k() { http1_get_scenario http1_16k 16384; } # HTTP/1.1 GET, 16 KiB body
+scenario_http1_6b() { get_scenario http1_6b 6 wrk http; }        # HTTP/1.1 GET, 6-byte body
+scenario_http1_16k() { get_scenario http1_16k 16384 wrk http; }  # HTTP/1.1 GET, 16 KiB body
+scenario_https_6b() { get_scenario https_6b 6 wrk https; }       # TLS 1.3 + HTTP/1.1, 6 bytes
+scenario_h2_6b() { get_scenario h2_6b 6 h2load h2; }             # TLS 1.3 + HTTP/2, 6 bytes
 
 # ------------------------------------------------------------------------------ main
 main() {
@@ -468,6 +581,7 @@ main() {
   duration_secs "$DURATION" >/dev/null
   duration_secs "$WARMUP" >/dev/null
   [[ $CONNECTIONS =~ ^[0-9]+$ && $WRK_THREADS =~ ^[0-9]+$ ]] || die "CONNECTIONS and WRK_THREADS must be integers"
+  [[ $H2_CONNECTIONS =~ ^[1-9][0-9]*$ && $H2_STREAMS =~ ^[1-9][0-9]*$ ]] || die "H2_CONNECTIONS and H2_STREAMS must be positive integers"
   ensure_tools
   check_cpus
   build

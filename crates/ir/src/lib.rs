@@ -128,6 +128,15 @@ pub struct Route {
     /// Total time for the request including retries; `None` uses the service's.
     #[serde(with = "opt_duration", default)]
     pub timeout: Option<Duration>,
+    /// Time for each attempt, from request sent to response head, instead of the
+    /// service's `request_timeout` (Gateway API `timeouts.backendRequest`). Omitted when
+    /// `None`, so snapshots that do not use it read as before.
+    #[serde(
+        with = "opt_duration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub backend_timeout: Option<Duration>,
 }
 
 /// Request conditions; all must hold.
@@ -194,6 +203,16 @@ pub struct Filters {
     pub mirrors: Vec<Mirror>,
 }
 
+impl Filters {
+    /// Changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.request_headers.is_none()
+            && self.response_headers.is_none()
+            && self.url_rewrite.is_none()
+            && self.mirrors.is_empty()
+    }
+}
+
 /// Header changes, applied remove, then set, then add. Names lower case.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeaderChanges {
@@ -249,10 +268,19 @@ pub enum Action {
 /// A service and its relative weight.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WeightedBackend {
-    /// Service name (a key of [`Snapshot::services`]).
+    /// Service name (a key of [`Snapshot::services`]); empty when `respond` is set.
     pub service: String,
     /// Relative weight; 0 takes no traffic.
     pub weight: u32,
+    /// Transformations applied when this backend is chosen, after the route's own
+    /// (Gateway API backendRef filters). Omitted when empty.
+    #[serde(default, skip_serializing_if = "Filters::is_empty")]
+    pub filters: Filters,
+    /// When set, the requests that pick this entry are answered with this response
+    /// instead of being forwarded: Gateway API asks that the share of traffic of an
+    /// invalid backendRef gets 500 while the valid ones keep working. Omitted when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub respond: Option<DirectResponse>,
 }
 
 /// A redirect.

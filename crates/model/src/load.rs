@@ -4,11 +4,17 @@
 //! `*.json` files (not recursive, in name order); other files are ignored. Every problem is
 //! reported with its file and line, and loading reports all parse problems it finds, not
 //! just the first.
+//!
+//! A file holds either one native document or Kubernetes manifests (see [`manifests`]);
+//! one directory may mix both kinds of file.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::k8s::Resources;
 use crate::native::Document;
+
+mod manifests;
 
 /// One problem in the configuration, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,8 +80,12 @@ impl fmt::Display for LoadError {
 /// What was read: the parsed documents and every file they came from (for watching).
 #[derive(Debug, Default)]
 pub struct Source {
-    /// One document per file.
+    /// One document per native file.
     pub documents: Vec<Document>,
+    /// The Kubernetes objects of every manifest file.
+    pub resources: Resources,
+    /// Documents that were skipped (kinds Tollgate does not read), worth a debug line.
+    pub notes: Vec<Problem>,
     /// The files read, in order.
     pub files: Vec<PathBuf>,
     /// Files the documents refer to (certificates, keys), resolved; watched like the
@@ -111,13 +121,16 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Source, LoadError> {
     }
     for file in &source.files {
         match std::fs::read_to_string(file) {
-            Ok(text) => match parse_document(file, &text) {
-                Ok(mut doc) => {
+            Ok(text) => {
+                let parsed = manifests::parse_file(file, &text);
+                if let Some(mut doc) = parsed.native {
                     source.referenced.extend(read_references(&mut doc));
                     source.documents.push(doc);
                 }
-                Err(p) => problems.push(p),
-            },
+                source.resources.extend(parsed.resources);
+                source.notes.extend(parsed.notes);
+                problems.extend(parsed.problems);
+            }
             Err(e) => problems.push(Problem::at(file, 0, 0, format!("cannot read: {e}"))),
         }
     }

@@ -140,8 +140,11 @@ impl Route {
                 .ok_or_else(|| format!("unknown service {name:?}"))
         };
         let backends = match &r.action {
+            // An entry with `respond` names no service; its weight still counts in
+            // `total_weight`, so picks that land on it find no upstream (500).
             ir::Action::Forward(b) => b
                 .iter()
+                .filter(|b| b.respond.is_none())
                 .map(|b| Ok((resolve(&b.service)?, b.weight)))
                 .collect::<Result<Vec<_>, String>>()?,
             _ => Vec::new(),

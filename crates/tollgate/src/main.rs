@@ -3,6 +3,11 @@
 mod reload;
 mod run;
 
+/// The allocator: see the `mimalloc` feature in Cargo.toml for why.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -47,8 +52,16 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Validate { config } => match tollgate_translate::load_and_translate(&config) {
-            Ok(snapshot) => {
+        Command::Validate { config } => match tollgate_translate::load_and_translate_all(
+            &config,
+            &tollgate_translate::Options::default(),
+        ) {
+            Ok(tollgate_translate::Translation { snapshot, statuses }) => {
+                // Kubernetes mistakes do not make a configuration invalid (the resource
+                // just is not served, or answers 500), but they are worth seeing here.
+                for w in status_warnings(&statuses) {
+                    eprintln!("warning: {w}");
+                }
                 if let Err(e) = tollgate_proxy::check(&snapshot) {
                     eprintln!("{}", e.0);
                     return ExitCode::FAILURE;
@@ -75,28 +88,109 @@ fn main() -> ExitCode {
         Command::Translate {
             config,
             show_secrets,
-        } => match tollgate_translate::load_and_translate(&config) {
-            Ok(snapshot) => {
-                let snapshot = if show_secrets {
-                    snapshot
-                } else {
-                    snapshot.redacted()
-                };
-                match serde_saphyr::to_string(&snapshot) {
-                    Ok(yaml) => {
-                        print!("{yaml}");
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        eprintln!("tollgate: cannot print the IR: {e}");
-                        ExitCode::FAILURE
-                    }
+        } => translate(&config, show_secrets),
+    }
+}
+
+/// `tollgate translate`: the IR as YAML; with Kubernetes resources among the files, the
+/// IR and the statuses they would get, as `{ snapshot, statuses }`.
+fn translate(config: &[PathBuf], show_secrets: bool) -> ExitCode {
+    #[derive(serde::Serialize)]
+    struct WithStatuses<'a> {
+        snapshot: &'a tollgate_ir::Snapshot,
+        statuses: &'a [tollgate_translate::StatusUpdate],
+    }
+    let loaded = tollgate_model::load_paths(config).and_then(|source| {
+        let t = tollgate_translate::translate_all(
+            &source.documents,
+            &source.resources,
+            &tollgate_translate::Options::default(),
+        )?;
+        Ok((t, !source.resources.is_empty()))
+    });
+    let (t, kubernetes) = match loaded {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let snapshot = if show_secrets {
+        t.snapshot
+    } else {
+        t.snapshot.redacted()
+    };
+    let yaml = if kubernetes {
+        serde_saphyr::to_string(&WithStatuses {
+            snapshot: &snapshot,
+            statuses: &t.statuses,
+        })
+    } else {
+        serde_saphyr::to_string(&snapshot)
+    };
+    match yaml {
+        Ok(yaml) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tollgate: cannot print the IR: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One line per condition that is not as it should be (False, or a True `Conflicted`
+/// or `PartiallyInvalid`), naming the object and, for listeners and route parents, which.
+fn status_warnings(statuses: &[tollgate_translate::StatusUpdate]) -> Vec<String> {
+    use tollgate_translate::k8s::{Condition, ObjectStatus};
+    let bad = |c: &&Condition| {
+        let negative = matches!(c.type_.as_str(), "Conflicted" | "PartiallyInvalid");
+        c.is_true() == negative
+    };
+    let line = |what: String, c: &Condition| {
+        format!(
+            "{what}: {} is {} ({}): {}",
+            c.type_, c.status, c.reason, c.message
+        )
+    };
+    let mut out = Vec::new();
+    for s in statuses {
+        let name = match &s.namespace {
+            Some(ns) => format!("{} {ns}/{}", s.kind, s.name),
+            None => format!("{} {}", s.kind, s.name),
+        };
+        match &s.status {
+            ObjectStatus::GatewayClass { conditions } | ObjectStatus::Ingress { conditions } => {
+                out.extend(conditions.iter().filter(bad).map(|c| line(name.clone(), c)));
+            }
+            ObjectStatus::Gateway {
+                conditions,
+                listeners,
+            } => {
+                out.extend(conditions.iter().filter(bad).map(|c| line(name.clone(), c)));
+                for l in listeners {
+                    let what = format!("{name} listener {}", l.name);
+                    out.extend(
+                        l.conditions
+                            .iter()
+                            .filter(bad)
+                            .map(|c| line(what.clone(), c)),
+                    );
                 }
             }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
+            ObjectStatus::Route { parents } => {
+                for p in parents {
+                    let what = format!("{name} (parent {})", p.parent_ref.name);
+                    out.extend(
+                        p.conditions
+                            .iter()
+                            .filter(bad)
+                            .map(|c| line(what.clone(), c)),
+                    );
+                }
             }
-        },
+        }
     }
+    out
 }

@@ -21,12 +21,18 @@
 //! - `routes`: conditions, filters, action, and each route's precedence key;
 //! - `listeners`: routes attached to listeners and grouped into virtual hosts, in
 //!   precedence order.
+//!
+//! Kubernetes resources (Gateway API, Ingress) go through [`k8s`], which never fails:
+//! mistakes there become status conditions. [`translate_all`] puts both into one
+//! snapshot.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use tollgate_ir as ir;
-use tollgate_model::{Document, LoadError};
+use tollgate_model::{Document, LoadError, Problem, Resources};
 
+pub mod k8s;
 mod listeners;
 mod merge;
 mod problems;
@@ -37,6 +43,8 @@ mod syntax;
 mod tls;
 
 use problems::Problems;
+
+pub use k8s::{Options, StatusUpdate, Translation, translate_resources};
 
 /// Native documents (one per file) -> IR. Every user mistake is a Problem with file:line.
 ///
@@ -59,23 +67,59 @@ pub fn translate_native(docs: &[Document]) -> Result<ir::Snapshot, LoadError> {
     })
 }
 
+/// Native documents and Kubernetes resources -> one snapshot, plus the resources'
+/// statuses. Native problems refuse the whole configuration (as [`translate_native`]);
+/// Kubernetes mistakes only show in statuses. Native listeners keep their addresses: a
+/// Gateway listener on the same port is reported PortUnavailable.
+pub fn translate_all(
+    docs: &[Document],
+    resources: &Resources,
+    opts: &Options,
+) -> Result<Translation, LoadError> {
+    let mut snapshot = translate_native(docs)?;
+    let taken: Vec<SocketAddr> = snapshot.listeners.values().map(|l| l.address).collect();
+    let k = k8s::translate_with(resources, opts, &taken);
+    // Names cannot collide: Kubernetes names use prefixes native names may not.
+    snapshot.listeners.extend(k.snapshot.listeners);
+    snapshot.services.extend(k.snapshot.services);
+    Ok(Translation {
+        snapshot,
+        statuses: k.statuses,
+    })
+}
+
 /// A translated configuration and the files it depends on.
 #[derive(Debug)]
 pub struct Loaded {
     /// The IR.
     pub snapshot: ir::Snapshot,
+    /// Statuses of the Kubernetes resources (empty when there are none).
+    pub statuses: Vec<StatusUpdate>,
+    /// Documents the loader skipped (kinds Tollgate does not read): worth a debug line.
+    pub notes: Vec<Problem>,
     /// Configuration files read, then files they named (certificates, keys): everything
     /// a change to which should trigger a reload.
     pub files: Vec<PathBuf>,
 }
 
-/// Loads paths, translates, and says which files the result depends on.
+/// Loads paths (native files and Kubernetes manifests), translates with default
+/// [`Options`], and says which files the result depends on.
 pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
+    load_with(paths, &Options::default())
+}
+
+/// [`load`] with explicit options.
+pub fn load_with(paths: &[PathBuf], opts: &Options) -> Result<Loaded, LoadError> {
     let source = tollgate_model::load_paths(paths)?;
-    let snapshot = translate_native(&source.documents)?;
+    let t = translate_all(&source.documents, &source.resources, opts)?;
     let mut files = source.files;
     files.extend(source.referenced);
-    Ok(Loaded { snapshot, files })
+    Ok(Loaded {
+        snapshot: t.snapshot,
+        statuses: t.statuses,
+        notes: source.notes,
+        files,
+    })
 }
 
 /// Convenience for tests/CLI: load paths then translate.
@@ -83,6 +127,11 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
 /// Paths are files or directories, as [`tollgate_model::load_paths`] reads them. Parse
 /// problems are returned before any translation is tried.
 pub fn load_and_translate(paths: &[PathBuf]) -> Result<ir::Snapshot, LoadError> {
+    load_and_translate_all(paths, &Options::default()).map(|t| t.snapshot)
+}
+
+/// Like [`load_and_translate`], with the statuses of the Kubernetes resources.
+pub fn load_and_translate_all(paths: &[PathBuf], opts: &Options) -> Result<Translation, LoadError> {
     let source = tollgate_model::load_paths(paths)?;
-    translate_native(&source.documents)
+    translate_all(&source.documents, &source.resources, opts)
 }

@@ -92,6 +92,18 @@ fn unique_names<T>(
             p.push(here, format!("{kind} name is empty; give it a unique name"));
             continue;
         }
+        if let Some(prefix) = crate::k8s::RESERVED_PREFIXES
+            .iter()
+            .find(|r| n.value.starts_with(**r))
+        {
+            p.push(
+                here,
+                format!(
+                    "{kind} name {:?} starts with {prefix:?}, which is reserved for names made from Kubernetes resources; rename it",
+                    n.value
+                ),
+            );
+        }
         if let Some(first) = seen.get(n.value.as_str()) {
             let first = p.place(*first);
             p.push(

@@ -118,6 +118,7 @@ fn route(at: At<'_, Route>, order: usize, known: &Known<'_>, p: &mut Problems<'_
             filters: filters.filters,
             action,
             timeout,
+            backend_timeout: None,
         },
     }
 }
@@ -177,6 +178,8 @@ fn forward(r: &Route, known: &Known<'_>, cx: &mut Scope<'_, '_>) -> ir::Action {
             ir::WeightedBackend {
                 service: b.service.value.clone(),
                 weight: b.weight.unwrap_or(1),
+                filters: ir::Filters::default(),
+                respond: None,
             }
         })
         .collect();

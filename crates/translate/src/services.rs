@@ -12,13 +12,13 @@ use crate::syntax;
 mod resilience;
 
 /// Connect timeout when a service sets none.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Request timeout (request sent to response head) when a service sets none.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Idle timeout for streamed bodies and upgraded connections when a service sets none.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Connections per endpoint when no circuit breaker sets a limit.
-const MAX_CONNECTIONS_PER_ENDPOINT: u32 = 1024;
+pub(crate) const MAX_CONNECTIONS_PER_ENDPOINT: u32 = 1024;
 
 /// Every service by name. With duplicate names (already reported) the first one wins.
 pub(crate) fn translate(
