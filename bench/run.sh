@@ -5,7 +5,7 @@
 # Scenarios: HTTP/1.1 (wrk), HTTPS with TLS 1.3 (wrk) and HTTP/2 over TLS (h2load). See
 # bench/README.md.
 #
-#   bench/run.sh                         build, then run every scenario (~3.5 minutes)
+#   bench/run.sh                         build, then run every scenario (~3 minutes)
 #   SKIP_BUILD=1 DURATION=5s bench/run.sh
 #   SCENARIOS="https_6b h2_6b" PROXIES="nginx haproxy" bench/run.sh
 #

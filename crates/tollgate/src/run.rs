@@ -86,7 +86,9 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
 
 fn init_tracing(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // rustls warns once per connection about things clients control (an IP address
+        // sent as SNI, for one); at info level that is a log flood anyone can cause.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rustls=error"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
