@@ -62,45 +62,21 @@ pub(crate) fn translate(
             seen.push(name.clone());
         }
         match f.r#type {
+            // The request and response modifiers are distinct generated types with the
+            // same shape; one macro keeps their translation identical.
             Type::RequestHeaderModifier => {
                 let m = f
                     .request_header_modifier
                     .as_ref()
                     .ok_or_else(|| missing(&name))?;
-                let set: Vec<_> = m
-                    .set
-                    .iter()
-                    .flatten()
-                    .map(|h| (&h.name, &h.value))
-                    .collect();
-                let add: Vec<_> = m
-                    .add
-                    .iter()
-                    .flatten()
-                    .map(|h| (&h.name, &h.value))
-                    .collect();
-                out.filters.request_headers =
-                    header_changes(&set, &add, m.remove.as_deref().unwrap_or_default())?;
+                out.filters.request_headers = modifier!(m)?;
             }
             Type::ResponseHeaderModifier => {
                 let m = f
                     .response_header_modifier
                     .as_ref()
                     .ok_or_else(|| missing(&name))?;
-                let set: Vec<_> = m
-                    .set
-                    .iter()
-                    .flatten()
-                    .map(|h| (&h.name, &h.value))
-                    .collect();
-                let add: Vec<_> = m
-                    .add
-                    .iter()
-                    .flatten()
-                    .map(|h| (&h.name, &h.value))
-                    .collect();
-                out.filters.response_headers =
-                    header_changes(&set, &add, m.remove.as_deref().unwrap_or_default())?;
+                out.filters.response_headers = modifier!(m)?;
             }
             Type::UrlRewrite => {
                 let r = f.url_rewrite.as_ref().ok_or_else(|| missing(&name))?;
@@ -155,6 +131,27 @@ fn missing(name: &str) -> Why {
 }
 
 /// Header changes with lower-case names; nothing to do is `None`.
+/// A Gateway API header modifier (`set`, `add`, `remove`) as IR header changes.
+macro_rules! modifier {
+    ($m:expr) => {{
+        let m = $m;
+        let set: Vec<_> = m
+            .set
+            .iter()
+            .flatten()
+            .map(|h| (&h.name, &h.value))
+            .collect();
+        let add: Vec<_> = m
+            .add
+            .iter()
+            .flatten()
+            .map(|h| (&h.name, &h.value))
+            .collect();
+        header_changes(&set, &add, m.remove.as_deref().unwrap_or_default())
+    }};
+}
+use modifier;
+
 fn header_changes(
     set: &[(&String, &String)],
     add: &[(&String, &String)],
