@@ -17,7 +17,7 @@ use tollgate_ir as ir;
 use crate::body::{ProxyBody, RequestBody, UpstreamBody};
 use crate::error::ProxyError;
 use crate::handler::upstream_uri;
-use crate::router::Route;
+use crate::router::{Backend, Route};
 use crate::shared::Shared;
 use crate::upstream::pool::{ConnectError, Sender};
 use crate::upstream::{Endpoint, Upstream, lb};
@@ -55,15 +55,16 @@ pub(crate) struct Answered {
     pub(crate) idle: std::time::Duration,
 }
 
-/// Forwards the request; returns the response and who answered it.
+/// Forwards the request to the chosen backend entry's service; returns the response and
+/// who answered it.
 pub(crate) async fn forward(
     shared: &Arc<Shared>,
     route: &Arc<Route>,
-    backends: &[(Arc<Upstream>, u32)],
+    backend: &Backend,
     out: Outgoing,
 ) -> Result<(Response<ProxyBody>, Answered), ProxyError> {
-    let up = choose_backend(backends, route.total_weight).ok_or(ProxyError::NoBackend)?;
-    let attempt = run(shared, route, up, out);
+    let up = backend.upstream.as_ref().ok_or(ProxyError::NoBackend)?;
+    let attempt = run(shared, route, backend, up, out);
     let (res, endpoint) = match route.timeout {
         Some(t) => tokio::time::timeout(t, attempt)
             .await
@@ -74,29 +75,10 @@ pub(crate) async fn forward(
     Ok((res, Answered { endpoint, idle }))
 }
 
-fn choose_backend(backends: &[(Arc<Upstream>, u32)], total: u64) -> Option<&Arc<Upstream>> {
-    match backends {
-        [] => None,
-        [(up, w)] => (*w > 0).then_some(up),
-        _ if total == 0 => None,
-        _ => {
-            let mut pick = rand::random_range(0..total);
-            backends.iter().find_map(|(up, w)| {
-                let w = u64::from(*w);
-                if pick < w {
-                    Some(up)
-                } else {
-                    pick -= w;
-                    None
-                }
-            })
-        }
-    }
-}
-
 async fn run(
     shared: &Arc<Shared>,
     route: &Arc<Route>,
+    backend: &Backend,
     up: &Arc<Upstream>,
     out: Outgoing,
 ) -> Result<(Response<ProxyBody>, Arc<str>), ProxyError> {
@@ -132,7 +114,9 @@ async fn run(
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
     );
     let may_retry_sent = idempotent && no_body;
-    start_mirrors(route, &out.method, &uri, &headers, no_body);
+    let mirrors = route.filters.mirrors.iter().chain(&backend.filters.mirrors);
+    start_mirrors(mirrors, &out.method, &uri, &headers, no_body);
+    let try_timeout = route.backend_timeout.unwrap_or(up.config.request_timeout);
     up.note_request();
 
     let mut body = Some(if no_body {
@@ -162,7 +146,7 @@ async fn run(
             },
             headers: req_headers,
         };
-        let result = attempt_once(up, ep, head, &mut body).await;
+        let result = attempt_once(up, ep, head, &mut body, try_timeout).await;
         let retryable = match &result {
             Ok(res) => {
                 let s = res.status().as_u16();
@@ -227,6 +211,7 @@ async fn attempt_once(
     ep: &Arc<Endpoint>,
     head: Head,
     body: &mut Option<RequestBody>,
+    try_timeout: std::time::Duration,
 ) -> Result<Response<ProxyBody>, Failure> {
     let _in_flight = InFlight::new(ep);
     let mut conn = ep
@@ -245,7 +230,7 @@ async fn attempt_once(
             Sender::H2(s) => s.send_request(req).await,
         }
     };
-    let res = match tokio::time::timeout(up.request_timeout(), sent).await {
+    let res = match tokio::time::timeout(try_timeout, sent).await {
         Err(_) => return Err(Failure::Timeout),
         Ok(Err(e)) => return Err(classify(&e)),
         Ok(Ok(res)) => res,
@@ -295,17 +280,17 @@ fn hash_key(lb: &ir::LoadBalancer, ip: IpAddr, pq: &str, headers: &HeaderMap) ->
 
 /// Mirrors get a copy of the request head (bodiless requests only: a streamed body can be
 /// read once) and their answers are dropped. They never delay the real request.
-fn start_mirrors(
-    route: &Route,
+fn start_mirrors<'a>(
+    mirrors: impl Iterator<Item = &'a (Arc<Upstream>, u8)>,
     method: &Method,
     uri: &http::Uri,
     headers: &HeaderMap,
     no_body: bool,
 ) {
-    if route.mirrors.is_empty() || !no_body {
+    if !no_body {
         return;
     }
-    for (up, percent) in &route.mirrors {
+    for (up, percent) in mirrors {
         if *percent < 100 && rand::random_range(0..100u8) >= *percent {
             continue;
         }
@@ -343,7 +328,8 @@ fn start_mirrors(
                 headers,
             };
             let mut body = Some(RequestBody::Empty);
-            if let Ok(res) = attempt_once(&up, &up.endpoints[idx], head, &mut body).await {
+            let timeout = up.config.request_timeout;
+            if let Ok(res) = attempt_once(&up, &up.endpoints[idx], head, &mut body, timeout).await {
                 // Drain so the connection can be reused.
                 let _ = http_body_util::BodyExt::collect(res.into_body()).await;
             }

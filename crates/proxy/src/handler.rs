@@ -26,7 +26,7 @@ use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::forward::{self, Outgoing};
 use crate::headers::{self, X_REQUEST_ID};
-use crate::router::Route;
+use crate::router::{CompiledFilters, Route};
 use crate::runtime::Runtime;
 use crate::shared::Shared;
 
@@ -105,7 +105,7 @@ pub(crate) async fn handle(
     };
     let mut res = match result {
         Ok(res) => res,
-        Err(e) => error_reply(&shared, &e, &request_id, grpc),
+        Err(e) => error_reply(&shared, &e, &request_id, grpc, method == http::Method::HEAD),
     };
     if conn.overloaded && version <= http::Version::HTTP_11 {
         res.headers_mut()
@@ -138,6 +138,7 @@ fn error_reply(
     e: &ProxyError,
     request_id: &HeaderValue,
     grpc: bool,
+    head: bool,
 ) -> Response<ProxyBody> {
     let id = request_id.to_str().unwrap_or("");
     if e.source() == crate::error::ErrorSource::Downstream {
@@ -146,6 +147,14 @@ fn error_reply(
     if grpc {
         // gRPC clients understand only gRPC statuses.
         return crate::error::grpc_error_response(e.status(), &e.to_string(), id);
+    }
+    if head {
+        // A HEAD answer has no body, so it must not claim a JSON one: clients that
+        // parse by Content-Type (the Gateway API conformance suite does) would fail on
+        // the empty body. The status and `x-request-id` say everything.
+        let mut res = Response::new(ProxyBody::empty());
+        *res.status_mut() = e.status();
+        return res;
     }
     e.to_response(id)
 }
@@ -198,8 +207,10 @@ async fn process(
         .clone();
     facts.route = Some(route.clone());
 
-    // Rewrite phase.
-    let backends = match &route.action {
+    // Rewrite phase. The backend entry is picked first: its own filters (Gateway API
+    // backendRef filters) apply after the route's, and an invalid entry answers 500 for
+    // its share of the traffic while the valid ones keep working.
+    let backend = match &route.action {
         ir::Action::Redirect(r) => {
             return Ok(redirect(
                 r,
@@ -212,19 +223,27 @@ async fn process(
             ));
         }
         ir::Action::Respond(d) => return direct(d),
-        ir::Action::Forward(_) => &route.backends,
+        ir::Action::Forward(_) => route.choose_backend().ok_or(ProxyError::NoBackend)?,
     };
-    if let Some(ops) = &route.request_headers {
-        ops.apply(&mut parts.headers);
+    if let Some(d) = &backend.respond {
+        return direct(d);
     }
+    let filters = [&route.filters, &backend.filters];
     let mut upstream_host = authority.clone();
     let mut upstream_path: Cow<'_, str> = path.clone();
-    if let Some(rw) = &route.url_rewrite {
-        if let Some(h) = &rw.hostname {
-            upstream_host = HeaderValue::from_str(h).ok();
+    for f in filters {
+        if let Some(ops) = &f.request_headers {
+            ops.apply(&mut parts.headers);
         }
-        if let Some(p) = &rw.path {
-            upstream_path = Cow::Owned(rewrite_path(p, route.matched_prefix(), &path));
+        if let Some(rw) = &f.url_rewrite {
+            if let Some(h) = &rw.hostname {
+                upstream_host = HeaderValue::from_str(h).ok();
+            }
+            // A backend's path rewrite replaces the route's: both are written against
+            // the path the route matched.
+            if let Some(p) = &rw.path {
+                upstream_path = Cow::Owned(rewrite_path(p, route.matched_prefix(), &path));
+            }
         }
     }
 
@@ -300,7 +319,7 @@ async fn process(
         client_ip,
         body,
     };
-    let (mut res, answered) = forward::forward(shared, &route, backends, out).await?;
+    let (mut res, answered) = forward::forward(shared, &route, backend, out).await?;
     facts.upstream = Some(answered.endpoint);
 
     // Response phase.
@@ -316,9 +335,7 @@ async fn process(
         let protocol = res_hop.upgrade.unwrap_or(protocol);
         // The tunnel idles out by the service that answered, not the route's first.
         let idle = answered.idle;
-        if let Some(ops) = &route.response_headers {
-            ops.apply(res.headers_mut());
-        }
+        apply_response_headers(filters, &mut res);
         return Ok(crate::upgrade::complete(
             shared,
             client,
@@ -329,10 +346,17 @@ async fn process(
             conn.clone(),
         ));
     }
-    if let Some(ops) = &route.response_headers {
-        ops.apply(res.headers_mut());
-    }
+    apply_response_headers(filters, &mut res);
     Ok(res)
+}
+
+/// The route's response header changes, then the chosen backend entry's.
+fn apply_response_headers(filters: [&CompiledFilters; 2], res: &mut Response<ProxyBody>) {
+    for f in filters {
+        if let Some(ops) = &f.response_headers {
+            ops.apply(res.headers_mut());
+        }
+    }
 }
 
 /// Gateway API path rewrite: a full replacement, or the route's matched prefix replaced.

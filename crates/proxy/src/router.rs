@@ -43,18 +43,68 @@ pub(crate) struct Route {
     methods: Vec<Method>,
     headers: Vec<(HeaderName, ValueMatcher)>,
     query: Vec<(String, ValueMatcher)>,
+    /// The route's own filters.
+    pub(crate) filters: CompiledFilters,
+    /// Weighted backends, resolved (empty unless the action is `Forward`).
+    pub(crate) backends: Vec<Backend>,
+    pub(crate) action: ir::Action,
+    pub(crate) timeout: Option<Duration>,
+    /// Per-try time to the response head, instead of the service's (Gateway API
+    /// `timeouts.backendRequest`).
+    pub(crate) backend_timeout: Option<Duration>,
+    pub(crate) stats: Arc<RouteStats>,
+    /// Sum of backend weights, for weighted choice.
+    pub(crate) total_weight: u64,
+}
+
+/// Filters with header names and values validated and mirror services resolved.
+#[derive(Default)]
+pub(crate) struct CompiledFilters {
     pub(crate) request_headers: Option<HeaderOps>,
     pub(crate) response_headers: Option<HeaderOps>,
     pub(crate) url_rewrite: Option<ir::UrlRewrite>,
     /// Mirror targets and the percentage of requests each gets.
     pub(crate) mirrors: Vec<(Arc<Upstream>, u8)>,
-    /// Weighted backends, resolved (empty unless the action is `Forward`).
-    pub(crate) backends: Vec<(Arc<Upstream>, u32)>,
-    pub(crate) action: ir::Action,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) stats: Arc<RouteStats>,
-    /// Sum of backend weights, for weighted choice.
-    pub(crate) total_weight: u64,
+}
+
+impl CompiledFilters {
+    fn compile(f: &ir::Filters, ups: &Upstreams) -> Result<Self, String> {
+        Ok(Self {
+            request_headers: f
+                .request_headers
+                .as_ref()
+                .map(HeaderOps::compile)
+                .transpose()?,
+            response_headers: f
+                .response_headers
+                .as_ref()
+                .map(HeaderOps::compile)
+                .transpose()?,
+            url_rewrite: f.url_rewrite.clone(),
+            mirrors: f
+                .mirrors
+                .iter()
+                .map(|m| Ok((resolve(ups, &m.service)?, m.percent)))
+                .collect::<Result<Vec<_>, String>>()?,
+        })
+    }
+}
+
+/// One weighted entry of a forwarding route.
+pub(crate) struct Backend {
+    /// Where requests that pick this entry go; `None` when they are answered with
+    /// `respond` instead (an invalid Kubernetes backendRef keeps its share as 500s).
+    pub(crate) upstream: Option<Arc<Upstream>>,
+    pub(crate) respond: Option<ir::DirectResponse>,
+    pub(crate) weight: u32,
+    /// Applied after the route's own when this entry is picked (backendRef filters).
+    pub(crate) filters: CompiledFilters,
+}
+
+fn resolve(ups: &Upstreams, name: &str) -> Result<Arc<Upstream>, String> {
+    ups.get(name)
+        .cloned()
+        .ok_or_else(|| format!("unknown service {name:?}"))
 }
 
 enum PathMatcher {
@@ -134,27 +184,24 @@ impl ValueMatcher {
 
 impl Route {
     fn compile(r: &ir::Route, metrics: &Metrics, ups: &Upstreams) -> Result<Self, String> {
-        let resolve = |name: &str| {
-            ups.get(name)
-                .cloned()
-                .ok_or_else(|| format!("unknown service {name:?}"))
-        };
         let backends = match &r.action {
-            // An entry with `respond` names no service; its weight still counts in
-            // `total_weight`, so picks that land on it find no upstream (500).
             ir::Action::Forward(b) => b
                 .iter()
-                .filter(|b| b.respond.is_none())
-                .map(|b| Ok((resolve(&b.service)?, b.weight)))
+                .map(|b| {
+                    let upstream = match &b.respond {
+                        Some(_) => None,
+                        None => Some(resolve(ups, &b.service)?),
+                    };
+                    Ok(Backend {
+                        upstream,
+                        respond: b.respond.clone(),
+                        weight: b.weight,
+                        filters: CompiledFilters::compile(&b.filters, ups)?,
+                    })
+                })
                 .collect::<Result<Vec<_>, String>>()?,
             _ => Vec::new(),
         };
-        let mirrors = r
-            .filters
-            .mirrors
-            .iter()
-            .map(|m| Ok((resolve(&m.service)?, m.percent)))
-            .collect::<Result<Vec<_>, String>>()?;
         let path = match &r.matches.path {
             ir::PathMatch::Prefix(p) => PathMatcher::Prefix(p.trim_end_matches('/').to_owned()),
             ir::PathMatch::Exact(p) => PathMatcher::Exact(p.clone()),
@@ -192,23 +239,11 @@ impl Route {
             methods,
             headers,
             query,
-            request_headers: r
-                .filters
-                .request_headers
-                .as_ref()
-                .map(HeaderOps::compile)
-                .transpose()?,
-            response_headers: r
-                .filters
-                .response_headers
-                .as_ref()
-                .map(HeaderOps::compile)
-                .transpose()?,
-            url_rewrite: r.filters.url_rewrite.clone(),
-            mirrors,
+            filters: CompiledFilters::compile(&r.filters, ups)?,
             backends,
             action: r.action.clone(),
             timeout: r.timeout,
+            backend_timeout: r.backend_timeout,
             stats: metrics.route(&r.name),
             total_weight,
         })
@@ -250,6 +285,29 @@ impl Route {
             }
         }
         true
+    }
+
+    /// Picks a backend entry by weight. `None` when no entry can take traffic (no
+    /// entries, or every weight is 0), which Gateway API answers with 500.
+    pub(crate) fn choose_backend(&self) -> Option<&Backend> {
+        match self.backends.as_slice() {
+            [] => None,
+            // The common case needs no random number.
+            [b] => (b.weight > 0).then_some(b),
+            _ if self.total_weight == 0 => None,
+            all => {
+                let mut pick = rand::random_range(0..self.total_weight);
+                all.iter().find(|b| {
+                    let w = u64::from(b.weight);
+                    if pick < w {
+                        true
+                    } else {
+                        pick -= w;
+                        false
+                    }
+                })
+            }
+        }
     }
 
     /// The matched prefix, for prefix rewrites.

@@ -10,7 +10,7 @@ pub(crate) mod pool;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tollgate_ir as ir;
 
@@ -166,11 +166,6 @@ impl Upstream {
     pub(crate) fn next_rr(&self) -> usize {
         self.rr.fetch_add(1, Ordering::Relaxed)
     }
-
-    /// The per-try timeout.
-    pub(crate) fn request_timeout(&self) -> Duration {
-        self.config.request_timeout
-    }
 }
 
 /// Retries may add at most `percent` % of the request rate. Each request deposits
@@ -217,6 +212,7 @@ impl RetryBudget {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::time::Duration;
 
     /// A plain service for tests (also used by the balancer's tests).
     pub(crate) fn service(endpoints: &[&str]) -> ir::Service {
