@@ -1,5 +1,6 @@
 //! `tollgate`: the one binary. Subcommands: `run`, `validate`, `translate`.
 
+mod k8s_opts;
 mod reload;
 mod run;
 
@@ -30,6 +31,8 @@ enum Command {
         /// Config files or directories (*.yaml, *.yml, *.json).
         #[arg(short, long = "config", required = true)]
         config: Vec<PathBuf>,
+        #[command(flatten)]
+        k8s: k8s_opts::K8sArgs,
     },
     /// Print the IR the configuration becomes, as YAML (secrets redacted).
     Translate {
@@ -39,6 +42,8 @@ enum Command {
         /// Print secrets in clear.
         #[arg(long)]
         show_secrets: bool,
+        #[command(flatten)]
+        k8s: k8s_opts::K8sArgs,
     },
 }
 
@@ -52,60 +57,60 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Validate { config } => match tollgate_translate::load_and_translate_all(
-            &config,
-            &tollgate_translate::Options::default(),
-        ) {
-            Ok(tollgate_translate::Translation { snapshot, statuses }) => {
-                // Kubernetes mistakes do not make a configuration invalid (the resource
-                // just is not served, or answers 500), but they are worth seeing here.
-                for w in status_warnings(&statuses) {
-                    eprintln!("warning: {w}");
+        Command::Validate { config, k8s } => {
+            match tollgate_translate::load_and_translate_all(&config, &k8s.options()) {
+                Ok(tollgate_translate::Translation { snapshot, statuses }) => {
+                    // Kubernetes mistakes do not make a configuration invalid (the resource
+                    // just is not served, or answers 500), but they are worth seeing here.
+                    for w in status_warnings(&statuses) {
+                        eprintln!("warning: {w}");
+                    }
+                    if let Err(e) = tollgate_proxy::check(&snapshot) {
+                        eprintln!("{}", e.0);
+                        return ExitCode::FAILURE;
+                    }
+                    let routes: usize = snapshot
+                        .listeners
+                        .values()
+                        .flat_map(|l| &l.virtual_hosts)
+                        .map(|v| v.routes.len())
+                        .sum();
+                    println!(
+                        "ok: {} listeners, {} services, {} routes",
+                        snapshot.listeners.len(),
+                        snapshot.services.len(),
+                        routes
+                    );
+                    ExitCode::SUCCESS
                 }
-                if let Err(e) = tollgate_proxy::check(&snapshot) {
-                    eprintln!("{}", e.0);
-                    return ExitCode::FAILURE;
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
                 }
-                let routes: usize = snapshot
-                    .listeners
-                    .values()
-                    .flat_map(|l| &l.virtual_hosts)
-                    .map(|v| v.routes.len())
-                    .sum();
-                println!(
-                    "ok: {} listeners, {} services, {} routes",
-                    snapshot.listeners.len(),
-                    snapshot.services.len(),
-                    routes
-                );
-                ExitCode::SUCCESS
             }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::Translate {
             config,
             show_secrets,
-        } => translate(&config, show_secrets),
+            k8s,
+        } => translate(&config, show_secrets, &k8s.options()),
     }
 }
 
 /// `tollgate translate`: the IR as YAML; with Kubernetes resources among the files, the
 /// IR and the statuses they would get, as `{ snapshot, statuses }`.
-fn translate(config: &[PathBuf], show_secrets: bool) -> ExitCode {
+fn translate(
+    config: &[PathBuf],
+    show_secrets: bool,
+    opts: &tollgate_translate::Options,
+) -> ExitCode {
     #[derive(serde::Serialize)]
     struct WithStatuses<'a> {
         snapshot: &'a tollgate_ir::Snapshot,
         statuses: &'a [tollgate_translate::StatusUpdate],
     }
     let loaded = tollgate_model::load_paths(config).and_then(|source| {
-        let t = tollgate_translate::translate_all(
-            &source.documents,
-            &source.resources,
-            &tollgate_translate::Options::default(),
-        )?;
+        let t = tollgate_translate::translate_all(&source.documents, &source.resources, opts)?;
         Ok((t, !source.resources.is_empty()))
     });
     let (t, kubernetes) = match loaded {

@@ -38,11 +38,13 @@ pub(crate) struct Reloader {
 }
 
 impl Reloader {
-    /// `files`: every file the first configuration depends on.
+    /// `files`: every file the first configuration depends on; `opts`: how Kubernetes
+    /// resources are translated at every reload.
     pub(crate) fn start(
         gateway: Arc<Gateway>,
         paths: Vec<PathBuf>,
         files: Vec<PathBuf>,
+        opts: tollgate_translate::Options,
     ) -> anyhow::Result<Self> {
         let (tx, mut rx) = mpsc::unbounded_channel::<()>();
         let interest = Arc::new(Mutex::new(Interest::default()));
@@ -82,7 +84,7 @@ impl Reloader {
             while rx.recv().await.is_some() {
                 tokio::time::sleep(DEBOUNCE).await;
                 while rx.try_recv().is_ok() {}
-                if let Some(files) = reload(&gateway, &paths).await {
+                if let Some(files) = reload(&gateway, &paths, &opts).await {
                     watch_all(&mut watcher, &mut watched, &interest, &files);
                 }
             }
@@ -124,8 +126,12 @@ fn watch_all(
 }
 
 /// Reloads; returns the files the new configuration depends on when it was applied.
-async fn reload(gateway: &Gateway, paths: &[PathBuf]) -> Option<Vec<PathBuf>> {
-    let loaded = match tollgate_translate::load(paths) {
+async fn reload(
+    gateway: &Gateway,
+    paths: &[PathBuf],
+    opts: &tollgate_translate::Options,
+) -> Option<Vec<PathBuf>> {
+    let loaded = match tollgate_translate::load_with(paths, opts) {
         Ok(l) => l,
         Err(e) => {
             gateway.reload_failed();

@@ -9,6 +9,7 @@ use clap::Args;
 use tokio::signal::unix::{SignalKind, signal};
 use tollgate_proxy::Gateway;
 
+use crate::k8s_opts::K8sArgs;
 use crate::reload;
 
 /// Arguments of `tollgate run`.
@@ -26,6 +27,8 @@ pub(crate) struct RunArgs {
     /// Log format for diagnostics on stderr: text or json.
     #[arg(long, default_value = "text")]
     log_format: String,
+    #[command(flatten)]
+    k8s: K8sArgs,
 }
 
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -44,7 +47,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
 
 async fn serve(args: RunArgs) -> anyhow::Result<()> {
     // The first configuration must be valid: there is no last good one to fall back to.
-    let loaded = tollgate_translate::load(&args.config)
+    let opts = args.k8s.options();
+    let loaded = tollgate_translate::load_with(&args.config, &opts)
         .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
     let gateway = Arc::new(Gateway::new());
     let admin = gateway
@@ -60,7 +64,8 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         tracing::info!(listener = %name, address = %addr, "serving");
     }
 
-    let watcher = reload::Reloader::start(gateway.clone(), args.config.clone(), loaded.files)?;
+    let watcher =
+        reload::Reloader::start(gateway.clone(), args.config.clone(), loaded.files, opts)?;
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

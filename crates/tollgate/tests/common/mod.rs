@@ -72,3 +72,5 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 pub fn admin(gw: &Gateway, path: &str) -> Reply {
     client::get(gw.admin, path).unwrap()
 }
+
+pub mod k8s;
