@@ -9,6 +9,8 @@
 
 mod access_log;
 mod admin;
+#[doc(hidden)]
+pub mod bench_api;
 mod body;
 pub mod error;
 mod forward;
