@@ -107,7 +107,7 @@ def _yaml_str(s):
 
 
 def tollgate_config(state):
-    lines = ["server: { access_log: false }",
+    lines = ["server: { access_log: false, shutdown_delay: 0s }",  # see run.sh
              "listeners:",
              f"  - {{ name: web, address: \"127.0.0.1:{state['port']}\", protocol: http }}",
              "services:",
