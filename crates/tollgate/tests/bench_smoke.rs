@@ -33,7 +33,9 @@ fn echo_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("ECHO_BIN") {
         return PathBuf::from(p);
     }
-    let dir = Path::new(TOLLGATE).parent().expect("tollgate binary has a directory");
+    let dir = Path::new(TOLLGATE)
+        .parent()
+        .expect("tollgate binary has a directory");
     let p = dir.join(format!("tollgate-echo{}", std::env::consts::EXE_SUFFIX));
     assert!(
         p.is_file(),
@@ -91,7 +93,11 @@ fn bench_harness_runs_every_scenario() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let context = format!("--- stdout\n{stdout}\n--- stderr\n{stderr}");
-    assert!(out.status.success(), "bench/run.sh failed: {:?}\n{context}", out.status);
+    assert!(
+        out.status.success(),
+        "bench/run.sh failed: {:?}\n{context}",
+        out.status
+    );
 
     // The first table: scenario, proxy, 7 number columns, then the status.
     for scenario in SCENARIOS {
@@ -101,7 +107,10 @@ fn bench_harness_runs_every_scenario() {
         });
         let row = row.unwrap_or_else(|| panic!("no {scenario}/tollgate row\n{context}"));
         let status = row.split_whitespace().nth(9).unwrap_or("");
-        assert!(status.starts_with("ok"), "{scenario} row is not ok: {row}\n{context}");
+        assert!(
+            status.starts_with("ok"),
+            "{scenario} row is not ok: {row}\n{context}"
+        );
     }
     assert!(
         results.join("latest.json").is_file(),
