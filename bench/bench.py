@@ -22,6 +22,14 @@ Subcommands:
   skip ...                     print a skipped/failed row without measurements
   meta OUT KEY=VALUE ...       write run metadata (machine, versions, knobs) as JSON
   report ROWS META OUT         print the table and ratio lines; write OUT as JSON
+  routes-gen PROXY DIR N PORT BACKEND
+                               write PROXY's configuration of an N-route table into DIR
+                               (and DIR/mix.lua, the wrk script); see routes.py
+  routes-check DIR SIZE        every route of the load mix answers 2xx, SIZE bytes and
+                               its own x-route; header routes need their header
+  routes-timings DIR PID OUT   one-route change, then full reload: ms until served
+  reload-series DIR PID COUNT INTERVAL DELAY OUT
+                               COUNT config changes INTERVAL s apart (reload_load)
 """
 
 import argparse
@@ -32,6 +40,9 @@ import re
 import ssl
 import sys
 import time
+
+import routes
+from report import meta, report
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -80,7 +91,7 @@ def tls_context(ca=None, alpn=None):
     return ctx
 
 
-def http_get(url, timeout=1.0, ca=None, info=None):
+def http_get(url, timeout=1.0, ca=None, info=None, host_header=None):
     """GET URL over HTTP/1.1 (http:// or https://, no ALPN offered, like wrk). Returns
     (status, body); for https, fills INFO with the negotiated TLS version and cipher."""
     m = re.match(r"^(https?)://([^/:]+):(\d+)(/.*)?$", url)
@@ -92,7 +103,10 @@ def http_get(url, timeout=1.0, ca=None, info=None):
     else:
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        conn.request("GET", path, headers={"Connection": "close"})
+        headers = {"Connection": "close"}
+        if host_header:
+            headers["Host"] = host_header
+        conn.request("GET", path, headers=headers)
         if info is not None and scheme == "https" and conn.sock is not None:
             info["version"] = conn.sock.version()
             info["cipher"] = (conn.sock.cipher() or [None])[0]
@@ -144,7 +158,7 @@ def check_body(url, size, ca=None, alpn=None, tls_version=None, info_out=None):
     return 0
 
 
-def wait_http(url, timeout, pid=None, ca=None):
+def wait_http(url, timeout, pid=None, ca=None, host=None):
     deadline = time.monotonic() + timeout
     last = "no attempt"
     while time.monotonic() < deadline:
@@ -152,7 +166,7 @@ def wait_http(url, timeout, pid=None, ca=None):
             print(f"process {pid} exited while waiting for {url}", file=sys.stderr)
             return 1
         try:
-            status = http_get(url, ca=ca)[0]
+            status = http_get(url, ca=ca, host_header=host)[0]
             if 200 <= status < 300:
                 return 0
             last = f"HTTP {status}"
@@ -168,8 +182,9 @@ def wait_http(url, timeout, pid=None, ca=None):
 # --------------------------------------------------------------------------- /proc
 
 
-def read_stat(pid):
-    """(ppid, utime+stime ticks, starttime) of one process (all its threads)."""
+def read_stat(pid, children=False):
+    """(ppid, utime+stime ticks, starttime) of one process (all its threads); with
+    CHILDREN, also cutime+cstime: the ticks of its children that it has reaped."""
     with open(f"/proc/{pid}/stat") as f:
         data = f.read()
     # comm may contain spaces and parentheses: split after the last ')'.
@@ -178,6 +193,8 @@ def read_stat(pid):
     ppid = int(fields[1])
     ticks = int(fields[11]) + int(fields[12])
     start = int(fields[19])
+    if children:
+        return ppid, ticks, start, int(fields[13]) + int(fields[14])
     return ppid, ticks, start
 
 
@@ -260,8 +277,9 @@ def snap(pids, port=None):
         tree = []
         for p in [root] + descendants(root):
             try:
-                _, ticks, start = read_stat(p)
-                tree.append({"pid": p, "ticks": ticks, "start": start, "hwm_kb": vm_hwm_kb(p)})
+                _, ticks, start, cticks = read_stat(p, children=True)
+                tree.append({"pid": p, "ticks": ticks, "start": start, "cticks": cticks,
+                             "hwm_kb": vm_hwm_kb(p)})
             except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
                 pass
         procs[str(root)] = tree
@@ -271,16 +289,27 @@ def snap(pids, port=None):
     return out
 
 
-def tree_delta(before, after, root):
+def tree_delta(before, after, root, reloads=False):
     """CPU seconds used by ROOT's process tree between two snapshots, peak RSS in MiB,
-    and a problem string when the tree changed (a process died or was replaced)."""
+    and a problem string when the tree changed (a process died or was replaced).
+    With RELOADS, workers replaced by a reload are expected: the ticks of workers that
+    exited come from ROOT's reaped-children ticks (nginx's and HAProxy's masters reap
+    their old workers), so the CPU of the whole window is still counted."""
     b = {(p["pid"], p["start"]): p for p in before["procs"].get(str(root), [])}
     a = {(p["pid"], p["start"]): p for p in after["procs"].get(str(root), [])}
     problem = None
     if not a:
         problem = "process exited during the run"
-    elif set(b) != set(a):
+    elif set(b) != set(a) and not reloads:
         problem = "process tree changed during the run (a worker died or was respawned)"
+    if reloads and a:
+        ra = after["procs"][str(root)][0]
+        rb = (before["procs"].get(str(root)) or [ra])[0]
+        ticks = (sum(p["ticks"] for p in a.values())
+                 - sum(p["ticks"] for p in b.values())
+                 + ra.get("cticks", 0) - rb.get("cticks", 0))
+        rss_mb = sum(p["hwm_kb"] for p in a.values()) / 1024.0
+        return ticks / float(after["clk_tck"]), rss_mb, problem
     ticks = sum(a[k]["ticks"] - b[k]["ticks"] for k in a if k in b)
     rss_mb = sum(p["hwm_kb"] for p in a.values()) / 1024.0
     return ticks / float(after["clk_tck"]), rss_mb, problem
@@ -506,17 +535,40 @@ def make_row(a):
     row["problems"] += lg.get("errors", []) + lg.get("problems", [])
     if a.load_rc != 0:
         row["problems"].append(f"{a.load} exited with status {a.load_rc}")
+    # Lost requests: a problem, except during reloads for proxies not in --strict,
+    # where they are the measurement (reported in the reload columns, warned about).
+    row["warnings"] = []
+    lost = row["problems"] if a.reloads is None or a.proxy in a.strict else row["warnings"]
+    if a.routes:
+        row["routes"] = a.routes
     if lg.get("non2xx"):
-        row["problems"].append(f"Non-2xx or 3xx responses: {lg['non2xx']}" if a.load == "wrk"
-                               else f"non-2xx responses: {lg['non2xx']}")
+        lost.append(f"Non-2xx or 3xx responses: {lg['non2xx']}" if a.load == "wrk"
+                    else f"non-2xx responses: {lg['non2xx']}")
     errs = {k: v for k, v in (lg.get("socket_errors") or {}).items() if v}
     if errs:
-        row["problems"].append("socket errors: " + ", ".join(f"{k} {v}" for k, v in errs.items()))
+        lost.append("socket errors: " + ", ".join(f"{k} {v}" for k, v in errs.items()))
     if lg.get("requests") == 0:
         row["problems"].append("no requests completed")
+    if a.reloads is not None:
+        reload_columns(row, lg, load_json(a.reloads), lost)
+    if a.extra:
+        for path in a.extra:
+            extra = load_json(path)
+            row.update(extra)
+            for c in extra.get("changes", []):
+                if c.get("ms") is None:
+                    row["problems"].append(f"not served within the timeout: {c['change']}")
+    if a.access_log:
+        # The access log must really be on: about one line per request (warm-up and
+        # check requests add lines; lines still queued at the end are missing).
+        with open(a.access_log, "rb") as f:
+            row["access_log_lines"] = lines = sum(1 for _ in f)
+        if lines < 0.9 * (lg.get("requests") or 0):
+            row["problems"].append(f"access log has {lines} lines for {lg.get('requests')} "
+                                   "requests")
 
     before, after = load_json(a.before), load_json(a.after)
-    cpu_s, rss_mb, problem = tree_delta(before, after, a.proxy_pid)
+    cpu_s, rss_mb, problem = tree_delta(before, after, a.proxy_pid, a.reloads is not None)
     if problem:
         row["problems"].append(f"{a.proxy}: {problem}")
     row["proxy_cpu_s"] = round(cpu_s, 3)
@@ -530,7 +582,6 @@ def make_row(a):
             row["problems"].append(f"backend: {bproblem}")
     row["wall_s"] = wall = round(after["time"] - before["time"], 3)
     row["core_util_pct"] = util = core_util(before, after)
-    row["warnings"] = []
     # Upstream keep-alive: connections to the backend opened during the measured run
     # (the pool is filled during the warm-up). More than the requests in flight means
     # the proxy opens and closes backend connections instead of reusing them.
@@ -538,7 +589,8 @@ def make_row(a):
         b, c = before["backend_conns"], after["backend_conns"]
         row["backend_conns_new"] = new = len(set(c) - set(b))
         row["backend_conns_open_at_end"] = sum(1 for st in c.values() if st == "01")
-        if a.inflight and new > a.inflight:
+        # (A reload replaces nginx's and HAProxy's worker and its pool: not churn.)
+        if a.inflight and new > a.inflight and a.reloads is None:
             row["warnings"].append(f"upstream churn: {new} new backend connections during "
                                    f"the run")
     # Busy time on the proxy's core that the proxy did not use: other work on the
@@ -555,122 +607,36 @@ def make_row(a):
     return row
 
 
+def reload_columns(row, lg, rs, lost):
+    """reload_load's columns from wrk's counts and the change driver's summary: failed =
+    non-2xx answers + wrk read/write/timeout errors; refused = wrk connect errors +
+    refused fresh connections of the prober; probe_failed = the prober's other failures
+    (reset, timeout, non-2xx). Changes not served in time are problems."""
+    se = lg.get("socket_errors") or {}
+    probe = rs.get("probe", {})
+    row["failed"] = (lg.get("non2xx") or 0) + sum(se.get(k, 0) for k in ("read", "write",
+                                                                           "timeout"))
+    row["refused"] = se.get("connect", 0) + probe.get("refused", 0)
+    row["probe_failed"] = probe.get("non2xx", 0) + probe.get("error", 0)
+    row["probe_ok"] = probe.get("ok", 0)
+    for k in ("changes", "changes_served", "changes_total", "change_ms_median",
+              "change_ms_max", "probe_examples"):
+        row[k] = rs.get(k)
+    if probe.get("refused"):
+        lost.append(f"prober: {probe['refused']} fresh connections refused")
+    if row["probe_failed"]:
+        lost.append(f"prober: {row['probe_failed']} fresh-connection requests failed "
+                    f"({'; '.join(rs.get('probe_examples') or [])})")
+    if rs.get("changes_served") != rs.get("changes_total"):
+        row["problems"].append(f"only {rs.get('changes_served')} of {rs.get('changes_total')} "
+                               "config changes were served")
+
+
 def skip_row(a):
     return {"scenario": a.scenario, "proxy": a.proxy, "status": a.status,
             "problems": [a.reason], "rps": None, "requests": None, "p50_ms": None,
             "p99_ms": None, "mean_ms": None, "max_ms": None, "cpu_us_per_req": None,
             "peak_rss_mb": None}
-
-
-# --------------------------------------------------------------------------- report
-
-
-def meta(pairs):
-    import platform
-
-    out = {"date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "kernel": platform.release(), "cores": os.cpu_count()}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    out["cpu_model"] = line.split(":", 1)[1].strip()
-                    break
-        with open("/proc/meminfo") as f:
-            out["mem_total_kb"] = int(f.readline().split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    for pair in pairs:
-        k, _, v = pair.partition("=")
-        out[k] = v
-    return out
-
-
-def fmt(v, spec):
-    return "-" if v is None else format(v, spec)
-
-
-def report(rows_path, meta_path, out_path):
-    rows = []
-    if os.path.exists(rows_path):
-        with open(rows_path) as f:
-            rows = [json.loads(line) for line in f if line.strip()]
-    meta = load_json(meta_path) if os.path.exists(meta_path) else {}
-
-    header = ["scenario", "proxy", "rps", "p50_ms", "p99_ms", "mean_ms", "max_ms",
-              "cpu_us_per_req", "peak_rss_mb", "status"]
-    table = []
-    for r in rows:
-        status = r["status"]
-        if status != "ok":
-            status = status.upper() + ": " + "; ".join(r.get("problems") or [])
-        elif r.get("warnings"):
-            status = "ok (" + "; ".join(r["warnings"]) + ")"
-        table.append([r["scenario"], r["proxy"], fmt(r.get("rps"), ".0f"),
-                      fmt(r.get("p50_ms"), ".3f"), fmt(r.get("p99_ms"), ".3f"),
-                      fmt(r.get("mean_ms"), ".3f"), fmt(r.get("max_ms"), ".2f"),
-                      fmt(r.get("cpu_us_per_req"), ".2f"), fmt(r.get("peak_rss_mb"), ".1f"),
-                      status])
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *table)] if table else \
-        [len(h) for h in header]
-    lines = []
-    for cells in [header] + table:
-        # the last column (status) is free text: no padding
-        lines.append("  ".join(str(c).ljust(w) for c, w in zip(cells[:-1], widths[:-1]))
-                     + "  " + str(cells[-1]))
-
-    ratios = {}
-    scenarios = []
-    for r in rows:
-        if r["scenario"] not in scenarios:
-            scenarios.append(r["scenario"])
-    ratio_lines = []
-    for sc in scenarios:
-        by = {r["proxy"]: r for r in rows if r["scenario"] == sc}
-        tg = by.get("tollgate")
-        parts, entry = [], {}
-        for other in ("nginx", "haproxy"):
-            o = by.get(other)
-            key = f"tollgate_over_{other}"
-            if not tg or not o:
-                continue
-            if tg["status"] == "ok" and o["status"] == "ok" and tg.get("cpu_us_per_req") \
-                    and o.get("cpu_us_per_req"):
-                v = tg["cpu_us_per_req"] / o["cpu_us_per_req"]
-                entry[key] = round(v, 3)
-                parts.append(f"tollgate/{other} = {v:.2f}x")
-            else:
-                entry[key] = None
-                why = "tollgate " + tg["status"] if tg["status"] != "ok" else other + " " + o["status"]
-                parts.append(f"tollgate/{other} = n/a ({why})")
-        if parts:
-            ratios[sc] = entry
-            ratio_lines.append(f"{sc}: CPU-us/req " + ", ".join(parts))
-
-    print("\n".join(lines))
-    if any(r.get("load") == "h2load" for r in rows):
-        print("(h2load rows: mean/max are h2load's 'time for request' with every stream in"
-              " flight, not comparable with wrk rows; p50/p99 only with H2LOAD_LOG=1)")
-    # The TLS suite changes the cost per byte: say so when the proxies of one scenario
-    # did not all negotiate the same one.
-    for sc in scenarios:
-        suites = {r["proxy"]: (r.get("tls") or {}).get("cipher") for r in rows
-                  if r["scenario"] == sc and r.get("tls")}
-        if len(set(suites.values())) > 1:
-            print(f"({sc}: proxies negotiated different TLS suites: "
-                  + ", ".join(f"{p} {c}" for p, c in suites.items()) + ")")
-    if ratio_lines:
-        print()
-        print("\n".join(ratio_lines))
-
-    doc = {"meta": meta, "results": rows, "cpu_ratios": ratios}
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    tmp = out_path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=2, sort_keys=False)
-        f.write("\n")
-    os.replace(tmp, out_path)
-    return 0 if all(r["status"] == "ok" for r in rows) and rows else 1
 
 
 # --------------------------------------------------------------------------- main
@@ -687,6 +653,7 @@ def main(argv):
     p.add_argument("timeout", type=float)
     p.add_argument("pid", type=int, nargs="?")
     p.add_argument("--ca")
+    p.add_argument("--host")
     p = sub.add_parser("check-body")
     p.add_argument("url")
     p.add_argument("size", type=int)
@@ -717,6 +684,11 @@ def main(argv):
     p.add_argument("--inflight", type=int)
     p.add_argument("--tls-info")
     p.add_argument("--tls-version")
+    p.add_argument("--routes", type=int)
+    p.add_argument("--extra", action="append")
+    p.add_argument("--reloads")
+    p.add_argument("--strict", nargs="*", default=[])
+    p.add_argument("--access-log")
     p = sub.add_parser("skip")
     p.add_argument("--scenario", required=True)
     p.add_argument("--proxy", required=True)
@@ -729,12 +701,32 @@ def main(argv):
     p.add_argument("rows")
     p.add_argument("meta")
     p.add_argument("out")
+    p = sub.add_parser("routes-gen")
+    p.add_argument("proxy", choices=sorted(routes.GENERATORS))
+    p.add_argument("dir")
+    p.add_argument("n", type=int)
+    p.add_argument("port", type=int)
+    p.add_argument("backend")
+    p = sub.add_parser("routes-check")
+    p.add_argument("dir")
+    p.add_argument("size", type=int)
+    p = sub.add_parser("routes-timings")
+    p.add_argument("dir")
+    p.add_argument("pid", type=int)
+    p.add_argument("out")
+    p = sub.add_parser("reload-series")
+    p.add_argument("dir")
+    p.add_argument("pid", type=int)
+    p.add_argument("count", type=int)
+    p.add_argument("interval", type=float)
+    p.add_argument("delay", type=float)
+    p.add_argument("out")
     a = ap.parse_args(argv)
 
     if a.cmd == "free-ports":
         print(" ".join(str(p) for p in free_ports(a.n)))
     elif a.cmd == "wait-http":
-        return wait_http(a.url, a.timeout, a.pid, a.ca)
+        return wait_http(a.url, a.timeout, a.pid, a.ca, a.host)
     elif a.cmd == "check-body":
         return check_body(a.url, a.size, a.ca, a.alpn, a.tls_version, a.tls_info)
     elif a.cmd == "descendants":
@@ -757,6 +749,18 @@ def main(argv):
             json.dump(meta(a.pairs), f)
     elif a.cmd == "report":
         return report(a.rows, a.meta, a.out)
+    elif a.cmd == "routes-gen":
+        routes.generate(a.proxy, a.dir, a.n, a.port, a.backend)
+    elif a.cmd == "routes-check":
+        problems = routes.check(a.dir, a.size)
+        for p in problems[:5]:
+            print(p, file=sys.stderr)
+        return 1 if problems else 0
+    elif a.cmd == "routes-timings":
+        print(json.dumps(routes.scale_timings(a.dir, a.pid, a.out)))
+    elif a.cmd == "reload-series":
+        print(json.dumps(routes.reload_series(a.dir, a.pid, a.count, a.interval, a.delay,
+                                              a.out)))
     return 0
 
 

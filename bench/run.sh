@@ -2,10 +2,11 @@
 # Tollgate vs NGINX vs HAProxy as reverse proxies in front of the same backend, on this
 # machine, one worker each. Prints rps, latency (p50, p99, mean, max), proxy CPU-µs per
 # request and peak RSS per (scenario, proxy) and writes bench/results/latest.json.
-# Scenarios: HTTP/1.1 (wrk), HTTPS with TLS 1.3 (wrk) and HTTP/2 over TLS (h2load). See
-# bench/README.md.
+# Scenarios: HTTP/1.1 (wrk), HTTPS with TLS 1.3 (wrk), HTTP/2 over TLS (h2load), Tollgate's
+# access log on, route tables of 10 to 10,000 routes with config-change times, and config
+# reloads under load. See bench/README.md.
 #
-#   bench/run.sh                         build, then run every scenario (~3 minutes)
+#   bench/run.sh                         build, then run every scenario (~5 minutes)
 #   SKIP_BUILD=1 DURATION=5s bench/run.sh
 #   SCENARIOS="https_6b h2_6b" PROXIES="nginx haproxy" bench/run.sh
 #
@@ -31,7 +32,22 @@ H2_STREAMS=${H2_STREAMS:-32}       # h2load streams in flight per connection (-m
 H2_TLS13_CIPHERS=${H2_TLS13_CIPHERS:-TLS_AES_256_GCM_SHA384}
 H2LOAD_LOG=${H2LOAD_LOG:-0}        # 1: h2load logs every request (one write(2) each, on
                                    # the load core) so h2 rows get p50/p99 too
-SCENARIOS=${SCENARIOS:-"http1_6b http1_16k https_6b h2_6b"}
+# Route-table scale: one scenario routes_N per count (routes_10, routes_1k, routes_10k).
+ROUTE_COUNTS=${ROUTE_COUNTS:-"10 1000 10000"}
+ROUTES_DURATION=${ROUTES_DURATION:-5s} # measured run of each routes_* row
+RELOAD_ROUTES=${RELOAD_ROUTES:-1000} # table size in reload_load
+RELOAD_CHANGES=${RELOAD_CHANGES:-10} # config changes during the reload_load run
+RELOAD_INTERVAL=${RELOAD_INTERVAL:-1} # seconds between them
+RELOAD_STRICT=${RELOAD_STRICT:-tollgate} # proxies whose reload_load row fails on a lost request
+ACCESS_LOG_TO=${ACCESS_LOG_TO:-file} # http1_6b_log: Tollgate's stdout to a file or /dev/null (null)
+# routes_name N: the scenario name of an N-route table (10 -> routes_10, 1000 -> routes_1k).
+routes_name() { if (($1 % 1000 == 0)); then echo "routes_$(($1 / 1000))k"; else echo "routes_$1"; fi; }
+ROUTE_SCENARIOS=""
+for _n in $ROUTE_COUNTS; do
+  [[ $_n =~ ^[1-9][0-9]*$ ]] || { echo "[bench] error: ROUTE_COUNTS must be positive integers" >&2; exit 1; }
+  ROUTE_SCENARIOS+="$(routes_name "$_n") "
+done
+SCENARIOS=${SCENARIOS:-"http1_6b http1_6b_log http1_16k https_6b h2_6b ${ROUTE_SCENARIOS}reload_load"}
 PROXIES=${PROXIES:-"tollgate nginx haproxy"}
 PROXY_CPU=${PROXY_CPU:-0}          # core the proxy is pinned to
 LOAD_CPU=${LOAD_CPU:-1}            # core wrk and the backend are pinned to
@@ -48,8 +64,22 @@ ECHO_BIN=${ECHO_BIN:-$CARGO_TARGET_DIR/release/tollgate-echo}
 # Tools each part needs, and the Debian package that has each tool.
 declare -A TOOL_PKG=([nginx]=nginx-light [haproxy]=haproxy [wrk]=wrk [h2load]=nghttp2-client
   [hyperfine]=hyperfine [taskset]=util-linux [python3]=python3 [openssl]=openssl)
-declare -A SCENARIO_TOOLS=([http1_6b]="wrk" [http1_16k]="wrk" [https_6b]="wrk openssl"
-  [h2_6b]="h2load openssl")
+declare -A SCENARIO_TOOLS=([http1_6b]="wrk" [http1_6b_log]="wrk" [http1_16k]="wrk"
+  [https_6b]="wrk openssl" [h2_6b]="h2load openssl" [reload_load]="wrk")
+declare -A ROUTE_COUNT=()   # routes_* scenario name -> route count
+for _n in $ROUTE_COUNTS; do
+  SCENARIO_TOOLS[$(routes_name "$_n")]="wrk"
+  ROUTE_COUNT[$(routes_name "$_n")]=$_n
+done
+# SCENARIOS may also name a size directly (routes_500, routes_5k).
+for _s in $SCENARIOS; do
+  if [[ $_s =~ ^routes_([1-9][0-9]*)(k?)$ ]]; then
+    SCENARIO_TOOLS[$_s]="wrk"
+    _m=1
+    [[ -n ${BASH_REMATCH[2]} ]] && _m=1000
+    ROUTE_COUNT[$_s]=$((BASH_REMATCH[1] * _m))
+  fi
+done
 declare -A PROXY_TOOLS=([tollgate]="" [nginx]="nginx" [haproxy]="haproxy")
 
 # ------------------------------------------------------------------------------ basics
@@ -145,19 +175,25 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # start_bg NAME CPU CMD...: run CMD pinned to CPU in the background, output to
-# $TMP/NAME.log. Sets BG_PID and BG_LOG (no subshell, so the pid is ours to reap).
+# $TMP/NAME.log (stdout to $BG_STDOUT instead when that is set). Sets BG_PID and BG_LOG
+# (no subshell, so the pid is ours to reap).
 start_bg() {
   local name=$1 cpu=$2
   shift 2
   BG_LOG=$TMP/$name.log
-  taskset -c "$cpu" "$@" >"$BG_LOG" 2>&1 &
+  if [[ -n ${BG_STDOUT:-} ]]; then
+    taskset -c "$cpu" "$@" >"$BG_STDOUT" 2>"$BG_LOG" &
+  else
+    taskset -c "$cpu" "$@" >"$BG_LOG" 2>&1 &
+  fi
   BG_PID=$!
   STARTED_PIDS+=("$BG_PID")
 }
 
 log_tail() { tail -n "${2:-5}" "$1" 2>/dev/null | tr '\n' ' ' | sed 's/  */ /g; s/ $//'; }
 
-# duration_secs 10s|2m|1h|30 -> whole seconds (wrk's own syntax, integers only).
+# duration_secs 10s|2m|1h|30 -> whole seconds (wrk's own syntax, integers only; 0 or 0s
+# only for WARMUP, meaning no warm-up).
 duration_secs() {
   local d=$1
   [[ $d =~ ^([0-9]+)([smh]?)$ ]] || die "bad duration '$d' (use e.g. 10s, 1m)"
@@ -252,7 +288,9 @@ write_meta() {
     "git_rev=$git_rev" "git_dirty=$git_dirty" \
     "duration=$DURATION" "warmup=$WARMUP" "connections=$CONNECTIONS" "wrk_threads=$WRK_THREADS" "request_path=$REQUEST_PATH" \
     "h2_connections=$H2_CONNECTIONS" "h2_streams=$H2_STREAMS" "h2_tls13_ciphers=$H2_TLS13_CIPHERS" \
-    "h2load_log=$H2LOAD_LOG" \
+    "h2load_log=$H2LOAD_LOG" "route_counts=$ROUTE_COUNTS" "routes_duration=$ROUTES_DURATION" \
+    "reload_routes=$RELOAD_ROUTES" "reload_changes=$RELOAD_CHANGES" "reload_interval=$RELOAD_INTERVAL" \
+    "reload_strict=$RELOAD_STRICT" "access_log_to=$ACCESS_LOG_TO" \
     "proxy_cpu=$PROXY_CPU" "load_cpu=$LOAD_CPU" "scenarios=$SCENARIOS" "proxies=$PROXIES" \
     "nginx_version=$( (nginx -v 2>&1 || true) | head -1)" \
     "haproxy_version=$( (haproxy -v 2>&1 || true) | head -1)" \
@@ -313,14 +351,34 @@ ensure_cert() {
 #                                   (URLs that answer 2xx once it serves).
 # MODE is the client side: http (HTTP/1.1 cleartext), https (TLS 1.3, HTTP/1.1) or h2
 # (TLS 1.3, HTTP/2 by ALPN; HTTP/1.1 still allowed). TLS modes use $TLS_CERT/$TLS_KEY.
+# routes:N is http with an N-route table (bench/routes.py writes the config; the proxy
+# reloads it on change, see routes.py's trigger); http-log (Tollgate only) is http with
+# the access log on. PROXY_READY_HOST, when set, is the Host the ready URLs are asked for.
 # The backend side is always HTTP/1.1 cleartext with keep-alive.
 # All: one worker, keep-alive to clients and to the backend, no access log.
 
+# routes_config PROXY DIR MODE PORT BACKEND: for MODE routes:N, write PROXY's N-route
+# config and set the URLs that answer once it serves; returns 1 for other modes.
+routes_config() {
+  [[ $3 == routes:* ]] || return 1
+  py routes-gen "$1" "$2" "${3#routes:}" "$4" "$5"
+  PROXY_URL="http://127.0.0.1:$4/"
+  PROXY_READY_URLS="${PROXY_URL}p0/x"
+  PROXY_READY_HOST=h0.bench.local
+}
+
 proxy_tollgate_unavailable() { [[ -z $TOLLGATE_UNAVAILABLE ]] || echo "$TOLLGATE_UNAVAILABLE"; }
 proxy_tollgate_start() {
-  local dir=$1 backend=$2 mode=${3:-http} port admin listener scheme=https
+  local dir=$1 backend=$2 mode=${3:-http} port admin listener scheme=https access_log=false
   read -r port admin < <(py free-ports 2)
-  if [[ $mode == http ]]; then
+  if routes_config tollgate "$dir" "$mode" "$port" "$backend"; then
+    start_bg "$(basename "$dir")-tollgate" "$PROXY_CPU" "$TOLLGATE_BIN" run -c "$dir/tollgate.yaml" \
+      --workers 1 --admin "127.0.0.1:$admin"
+    PROXY_PID=$BG_PID
+    PROXY_READY_URLS="http://127.0.0.1:$admin/readyz $PROXY_READY_URLS"
+    return 0
+  fi
+  if [[ $mode == http || $mode == http-log ]]; then
     scheme=http
     listener="  - { name: web, address: \"127.0.0.1:$port\", protocol: http }"
   else
@@ -333,8 +391,11 @@ proxy_tollgate_start() {
       certificates: [{ cert: \"$TLS_CERT\", key: \"$TLS_KEY\" }]
       min_version: \"1.3\""
   fi
+  [[ $mode == http-log ]] && access_log=true
+  # shutdown_delay 0s: nothing routes by /readyz here, so stopping between rows need not
+  # wait the default 2 s (it changes nothing while the proxy serves).
   cat >"$dir/tollgate.yaml" <<EOF
-server: { access_log: false }
+server: { access_log: $access_log, shutdown_delay: 0s }
 listeners:
 $listener
 services:
@@ -342,8 +403,15 @@ services:
 routes:
   - { name: all, backends: [{ service: echo }] }
 EOF
-  start_bg "$(basename "$dir")-tollgate" "$PROXY_CPU" "$TOLLGATE_BIN" run -c "$dir/tollgate.yaml" \
-    --workers 1 --admin "127.0.0.1:$admin"
+  # The access log is Tollgate's stdout: to a file, as a deployment would keep it (or
+  # to /dev/null with ACCESS_LOG_TO=null: the formatting cost without the write cost).
+  local out=""
+  if [[ $mode == http-log ]]; then
+    out=$dir/access.log
+    [[ $ACCESS_LOG_TO == null ]] && out=/dev/null
+  fi
+  BG_STDOUT=$out start_bg "$(basename "$dir")-tollgate" "$PROXY_CPU" "$TOLLGATE_BIN" run \
+    -c "$dir/tollgate.yaml" --workers 1 --admin "127.0.0.1:$admin"
   PROXY_PID=$BG_PID
   PROXY_URL="$scheme://127.0.0.1:$port/"
   PROXY_READY_URLS="http://127.0.0.1:$admin/readyz $PROXY_URL"
@@ -359,6 +427,11 @@ nginx_has_http2_directive() {
 proxy_nginx_start() {
   local dir=$1 backend=$2 mode=${3:-http} port listen tls="" scheme=https keepalive=64
   read -r port < <(py free-ports 1)
+  if routes_config nginx "$dir" "$mode" "$port" "$backend"; then
+    start_bg "$(basename "$dir")-nginx" "$PROXY_CPU" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+    PROXY_PID=$BG_PID
+    return 0
+  fi
   case $mode in
     http) listen="127.0.0.1:$port" scheme=http ;;
     https) listen="127.0.0.1:$port ssl" ;;
@@ -417,6 +490,13 @@ proxy_haproxy_unavailable() { command -v haproxy >/dev/null 2>&1 || echo "haprox
 proxy_haproxy_start() {
   local dir=$1 backend=$2 mode=${3:-http} port bind scheme=https
   read -r port < <(py free-ports 1)
+  if routes_config haproxy "$dir" "$mode" "$port" "$backend"; then
+    # Master-worker (-W): SIGUSR2 to the master reloads (a new worker, the old one
+    # finishes its connections); -db keeps the master in the foreground.
+    start_bg "$(basename "$dir")-haproxy" "$PROXY_CPU" haproxy -W -db -f "$dir/haproxy.cfg"
+    PROXY_PID=$BG_PID
+    return 0
+  fi
   case $mode in
     http) bind="127.0.0.1:$port" scheme=http ;;
     https) bind="127.0.0.1:$port ssl crt $TLS_COMBINED ssl-min-ver TLSv1.3 alpn http/1.1" ;;
@@ -454,11 +534,14 @@ EOF
 # load_NAME_inflight prints how many requests it keeps in flight (for the churn check),
 # load_NAME_describe its concurrency in words (for the log).
 
+# ROW_DURATION (default $DURATION) and ROW_WRK_SCRIPT (a wrk Lua script, e.g. the
+# route mix) are set by run_row for the row at hand.
 load_wrk() {
-  local mode=$1 url=$2 out=$3 d lat=()
-  if [[ $mode == warmup ]]; then d=$WARMUP; else d=$DURATION; lat=(--latency); fi
+  local mode=$1 url=$2 out=$3 d lat=() script=()
+  if [[ $mode == warmup ]]; then d=$WARMUP; else d=${ROW_DURATION:-$DURATION}; lat=(--latency); fi
+  [[ -n ${ROW_WRK_SCRIPT:-} ]] && script=(-s "$ROW_WRK_SCRIPT")
   run_waited timeout "$(($(duration_secs "$d") + 30))" taskset -c "$LOAD_CPU" \
-    wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$d" "${lat[@]}" "$url" >"$out" 2>&1
+    wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$d" "${lat[@]}" "${script[@]}" "$url" >"$out" 2>&1
 }
 load_wrk_inflight() { echo "$CONNECTIONS"; }
 load_wrk_describe() { echo "$CONNECTIONS connections"; }
@@ -467,7 +550,7 @@ load_wrk_describe() { echo "$CONNECTIONS connections"; }
 # thread, timed run (-D takes whole seconds here).
 load_h2load() {
   local mode=$1 url=$2 out=$3 d log=()
-  if [[ $mode == warmup ]]; then d=$WARMUP; else d=$DURATION; fi
+  if [[ $mode == warmup ]]; then d=$WARMUP; else d=${ROW_DURATION:-$DURATION}; fi
   d=$(duration_secs "$d")
   # Per-request log (bench.py reads OUT.requests.tsv for p50/p99).
   [[ $mode == measure && $H2LOAD_LOG == 1 ]] && log=(--log-file="$out.requests.tsv")
@@ -480,12 +563,16 @@ load_h2load_describe() { echo "$H2_CONNECTIONS connections x $H2_STREAMS streams
 
 # ------------------------------------------------------------------------------ one row
 # run_row SCENARIO PROXY LOAD [MODE]: start PROXY in front of $BACKEND_ADDR with client
-# side MODE (http, https, h2; see proxies), check that it relays the backend's
-# $BODY_SIZE-byte answer (and for TLS modes: TLS 1.3, and ALPN h2 in h2 mode), warm up,
-# measure with load generator LOAD, append one JSON row to $ROWS, stop PROXY.
+# side MODE (http, https, h2, http-log, routes:N; see proxies), check that it relays the
+# backend's $BODY_SIZE-byte answer (and for TLS modes: TLS 1.3, and ALPN h2 in h2 mode;
+# for routes:N: every route of the load mix), warm up, measure with load generator LOAD,
+# append one JSON row to $ROWS, stop PROXY. Routes rows load the route mix for
+# $ROUTES_DURATION and then time a one-route change and a full reload; with
+# ROW_RELOADS=1 (reload_load) the config changes run during the measured run instead.
 run_row() {
   local scenario=$1 proxy=$2 load=$3 mode=${4:-http} reason dir attempt ready=0 url rc why status
-  local tls_args=() check_args=() row_args=()
+  local tls_args=() check_args=() row_args=() driver=""
+  ROW_DURATION=$DURATION ROW_WRK_SCRIPT=""
   reason=$("proxy_${proxy}_unavailable")
   if [[ -n $reason ]]; then
     log "$scenario/$proxy: skipped: $reason"
@@ -496,11 +583,13 @@ run_row() {
   for attempt in 1 2 3; do
     dir=$TMP/$scenario-$proxy-$attempt
     mkdir -p "$dir"
+    PROXY_READY_HOST=""
     "proxy_${proxy}_start" "$dir" "$BACKEND_ADDR" "$mode"
     ready=1
     for url in $PROXY_READY_URLS; do
       tls_args=()
       [[ $url == https:* ]] && tls_args=(--ca "$TLS_CERT")
+      [[ -n $PROXY_READY_HOST ]] && tls_args+=(--host "$PROXY_READY_HOST")
       if ! py wait-http "$url" "$READY_TIMEOUT" "$PROXY_PID" "${tls_args[@]}" 2>"$dir/ready.err"; then
         ready=0
         break
@@ -526,12 +615,30 @@ run_row() {
     return 0
   fi
   url=$PROXY_URL${REQUEST_PATH#/}
-  if [[ $mode != http ]]; then
+  if [[ $mode == https || $mode == h2 ]]; then
     check_args=(--ca "$TLS_CERT" --tls-version TLSv1.3 --tls-info "$dir/tls.json")
     row_args=(--tls-info "$dir/tls.json" --tls-version TLSv1.3)
     [[ $mode == h2 ]] && check_args+=(--alpn h2)
   fi
-  if [[ $REQUEST_PATH == / ]] && ! py check-body "$url" "$BODY_SIZE" "${check_args[@]}" 2>"$dir/check.err"; then
+  if [[ $mode == routes:* ]]; then
+    url=$PROXY_URL
+    ROW_WRK_SCRIPT=$dir/mix.lua
+    ROW_DURATION=$ROUTES_DURATION
+    row_args+=(--routes "${mode#routes:}")
+    if [[ ${ROW_RELOADS:-0} == 1 ]]; then
+      ROW_DURATION=$(reload_run_secs)s
+      row_args+=(--reloads "$dir/reloads.json" --strict $RELOAD_STRICT)
+    fi
+  fi
+  [[ $mode == http-log && $ACCESS_LOG_TO != null ]] && row_args+=(--access-log "$dir/access.log")
+  if [[ $mode == routes:* ]] && ! py routes-check "$dir" "$BODY_SIZE" 2>"$dir/check.err"; then
+    why="$proxy does not serve the route table: $(log_tail "$dir/check.err" 2)"
+    log "$scenario/$proxy: FAIL: $why"
+    py skip --status fail --scenario "$scenario" --proxy "$proxy" --reason "$why" >>"$ROWS"
+    stop_pid "$PROXY_PID"
+    return 0
+  fi
+  if [[ $REQUEST_PATH == / && $mode != routes:* ]] && ! py check-body "$url" "$BODY_SIZE" "${check_args[@]}" 2>"$dir/check.err"; then
     why="$proxy does not relay the backend's answer: $(log_tail "$dir/check.err" 1)"
     log "$scenario/$proxy: FAIL: $why"
     py skip --status fail --scenario "$scenario" --proxy "$proxy" --reason "$why" >>"$ROWS"
@@ -539,25 +646,46 @@ run_row() {
     return 0
   fi
   log "$scenario/$proxy: pid $PROXY_PID on core $PROXY_CPU, $PROXY_URL; warm-up $WARMUP"
-  "load_$load" warmup "$url" "$dir/warmup.out" || true
-  log "$scenario/$proxy: measuring $DURATION, $("load_${load}_describe"), $url"
+  if [[ $(duration_secs "$WARMUP") != 0 ]]; then
+    "load_$load" warmup "$url" "$dir/warmup.out" || true
+  fi
+  log "$scenario/$proxy: measuring $ROW_DURATION, $("load_${load}_describe"), $url${ROW_WRK_SCRIPT:+ (route mix: $ROW_WRK_SCRIPT)}"
   py snap "$dir/before.json" "$PROXY_PID" "$BACKEND_PID" --port "${BACKEND_ADDR##*:}"
+  if [[ ${ROW_RELOADS:-0} == 1 ]]; then
+    # The change driver runs beside wrk on the load core: 1 s in, RELOAD_CHANGES changes.
+    log "$scenario/$proxy: $RELOAD_CHANGES config changes, ${RELOAD_INTERVAL}s apart, during the run"
+    start_bg "$(basename "$dir")-reloads" "$LOAD_CPU" python3 "$HELPER" reload-series "$dir" \
+      "$PROXY_PID" "$RELOAD_CHANGES" "$RELOAD_INTERVAL" 1 "$dir/reloads.json"
+    driver=$BG_PID
+  fi
   rc=0
   "load_$load" measure "$url" "$dir/load.out" || rc=$?
   py snap "$dir/after.json" "$PROXY_PID" "$BACKEND_PID" --port "${BACKEND_ADDR##*:}"
+  if [[ -n $driver ]]; then
+    wait "$driver" 2>/dev/null || log "$scenario/$proxy: change driver failed: $(log_tail "$BG_LOG" 3)"
+    forget_pid "$driver"
+    [[ -s $dir/reloads.json ]] || echo '{"changes_total": '"$RELOAD_CHANGES"', "changes_served": 0}' >"$dir/reloads.json"
+  elif [[ $mode == routes:* ]]; then
+    # After the measured run (so the reloads cost no measured CPU): one-route change,
+    # then a full reload, each timed from the write until the proxy serves it.
+    if ! py routes-timings "$dir" "$PROXY_PID" "$dir/timings.json" >/dev/null 2>"$dir/timings.err"; then
+      log "$scenario/$proxy: timing config changes failed: $(log_tail "$dir/timings.err" 2)"
+    fi
+    [[ -s $dir/timings.json ]] && row_args+=(--extra "$dir/timings.json")
+  fi
   [[ $REQUEST_PATH == / ]] && row_args+=(--body-size "$BODY_SIZE")
   py row --scenario "$scenario" --proxy "$proxy" --load "$load" --load-output "$dir/load.out" \
     --load-rc "$rc" --before "$dir/before.json" --after "$dir/after.json" \
     --proxy-pid "$PROXY_PID" --backend-pid "$BACKEND_PID" --proxy-cpu "$PROXY_CPU" \
     --noise-pct "$NOISE_PCT" --inflight "$("load_${load}_inflight")" "${row_args[@]}" >>"$ROWS"
-  log "$scenario/$proxy: $(tail -n 1 "$ROWS" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["status"], "rps=%s p99_ms=%s mean_ms=%s cpu_us/req=%s core_util_pct=%s new_backend_conns=%s" % (r["rps"], r["p99_ms"], r["mean_ms"], r["cpu_us_per_req"], r["core_util_pct"], r.get("backend_conns_new")), "; ".join(r["problems"] + r["warnings"]))')"
+  log "$scenario/$proxy: $(tail -n 1 "$ROWS" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["status"], "rps=%s p99_ms=%s mean_ms=%s cpu_us/req=%s core_util_pct=%s new_backend_conns=%s" % (r["rps"], r["p99_ms"], r["mean_ms"], r["cpu_us_per_req"], r["core_util_pct"], r.get("backend_conns_new")), " ".join("%s=%s" % (k, r[k]) for k in ("add_route_ms", "full_reload_ms", "failed", "refused", "probe_failed", "change_ms_median") if k in r), "; ".join(r["problems"] + r["warnings"]))')"
   stop_pid "$PROXY_PID"
 }
 
 # ------------------------------------------------------------------------------ scenarios
 # A scenario is a function scenario_NAME (listed in SCENARIO_TOOLS with the tools it
 # needs). It starts what it needs, calls run_row once per proxy in $PROXIES, and stops
-# what it started. Later: route-table scale, reload under load.
+# what it started. routes_N scenarios all go to scenario_routes (see run_scenario).
 
 # get_scenario NAME BODY_SIZE LOAD MODE: GET / through each proxy, client side MODE.
 get_scenario() {
@@ -575,6 +703,51 @@ scenario_http1_16k() { get_scenario http1_16k 16384 wrk http; }  # HTTP/1.1 GET,
 scenario_https_6b() { get_scenario https_6b 6 wrk https; }       # TLS 1.3 + HTTP/1.1, 6 bytes
 scenario_h2_6b() { get_scenario h2_6b 6 h2load h2; }             # TLS 1.3 + HTTP/2, 6 bytes
 
+# http1_6b with Tollgate's access log on (only Tollgate: the row to compare is
+# http1_6b/tollgate, where it is off).
+scenario_http1_6b_log() {
+  start_backend http1_6b_log 6
+  if [[ " $PROXIES " == *" tollgate "* ]]; then
+    run_row http1_6b_log tollgate wrk http-log
+  else
+    log "http1_6b_log: skipped: tollgate not in PROXIES"
+    py skip --scenario http1_6b_log --proxy tollgate --reason "tollgate not in PROXIES" >>"$ROWS"
+  fi
+  stop_pid "$BACKEND_PID"
+}
+
+# routes_N: an N-route table (bench/routes.py), wrk cycling through a mix of its routes.
+scenario_routes() {
+  local name=$1 n=$2 proxy
+  start_backend "$name" 6
+  for proxy in $PROXIES; do
+    run_row "$name" "$proxy" wrk "routes:$n"
+  done
+  stop_pid "$BACKEND_PID"
+}
+
+# reload_run_secs: wrk's run in reload_load: 1 s before the first change, the changes,
+# 2 s after the last.
+reload_run_secs() {
+  python3 -c 'import math,sys; print(math.ceil(int(sys.argv[1]) * float(sys.argv[2])) + 3)' \
+    "$RELOAD_CHANGES" "$RELOAD_INTERVAL"
+}
+
+# reload_load: the RELOAD_ROUTES table under the route mix while it is changed
+# RELOAD_CHANGES times.
+scenario_reload_load() {
+  local proxy
+  start_backend reload_load 6
+  for proxy in $PROXIES; do
+    ROW_RELOADS=1 run_row reload_load "$proxy" wrk "routes:$RELOAD_ROUTES"
+  done
+  stop_pid "$BACKEND_PID"
+}
+
+run_scenario() {
+  if [[ -v ROUTE_COUNT[$1] ]]; then scenario_routes "$1" "${ROUTE_COUNT[$1]}"; else "scenario_$1"; fi
+}
+
 # ------------------------------------------------------------------------------ main
 main() {
   local s rc=0
@@ -586,8 +759,11 @@ main() {
   check_cpus
   build
   write_meta
+  [[ $RELOAD_ROUTES =~ ^[1-9][0-9]*$ && $RELOAD_CHANGES =~ ^[1-9][0-9]*$ ]] || die "RELOAD_ROUTES and RELOAD_CHANGES must be positive integers"
+  [[ $RELOAD_INTERVAL =~ ^[0-9]*\.?[0-9]+$ ]] || die "RELOAD_INTERVAL must be a number of seconds"
+  duration_secs "$ROUTES_DURATION" >/dev/null
   for s in $SCENARIOS; do
-    "scenario_$s"
+    run_scenario "$s"
   done
   mkdir -p "$RESULTS_DIR"
   py report "$ROWS" "$TMP/meta.json" "$RESULTS_DIR/latest.json" || rc=$?
