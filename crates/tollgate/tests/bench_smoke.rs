@@ -26,7 +26,8 @@ const SCENARIOS: &[&str] = &[
 
 /// The echo backend is a binary of another package (`tollgate-test-support`), and Cargo
 /// only tells a test where the binaries of its own package are. Building the workspace
-/// (`cargo nextest run --workspace`, as CI does) puts it next to `tollgate` in the same
+/// (`cargo nextest run --workspace`, as CI does; `test-support/tests/echo_bin.rs` makes
+/// Cargo build it) puts it next to `tollgate` in the same
 /// profile directory, so look there; `ECHO_BIN` overrides. No nested cargo run: it could
 /// wait on the lock of the cargo that runs this test.
 fn echo_bin() -> PathBuf {

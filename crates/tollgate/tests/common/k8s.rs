@@ -193,3 +193,30 @@ pub fn condition<'a>(conditions: &'a serde_json::Value, type_: &str) -> &'a serd
         .find(|c| c["type"] == type_)
         .unwrap_or_else(|| panic!("no {type_} condition in {conditions:#}"))
 }
+
+/// Starts the gateway on `gateway.yaml` (our class and Gateway `gw`, listener `http` on a
+/// free port) plus `routes.yaml` = `routes`.
+pub fn serve(routes: impl Fn(&Ports) -> String) -> (Gateway, Ports) {
+    start(|p| {
+        vec![
+            ("gateway.yaml".to_owned(), gateway(p.http)),
+            ("routes.yaml".to_owned(), routes(p)),
+        ]
+    })
+}
+
+/// Three ready Services `a`, `b`, `c` in `default`, one backend each.
+pub fn abc(b: &super::Backends) -> String {
+    format!(
+        "{}{}{}",
+        svc("a", &b.ep(0)),
+        svc("b", &b.ep(1)),
+        svc("c", &b.ep(2))
+    )
+}
+
+/// The start of an HTTPRoute document (its metadata and spec follow).
+pub const ROUTE_HEAD: &str = "
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute";

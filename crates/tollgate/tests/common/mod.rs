@@ -73,4 +73,33 @@ pub fn admin(gw: &Gateway, path: &str) -> Reply {
     client::get(gw.admin, path).unwrap()
 }
 
+/// GET `path` on an open keep-alive connection (Host `t`), reading one whole reply.
+pub fn keepalive_get(s: &mut std::net::TcpStream, path: &str) -> Reply {
+    keepalive_get_host(s, "t", path)
+}
+
+/// GET `path` with `host` on an open keep-alive connection, reading one whole reply.
+pub fn keepalive_get_host(s: &mut std::net::TcpStream, host: &str, path: &str) -> Reply {
+    use std::io::{Read, Write};
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "connection closed");
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf);
+        if let Some(r) = client::parse(&text) {
+            let len: usize = r
+                .header("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if r.body.len() >= len {
+                return r;
+            }
+        }
+    }
+}
+
 pub mod k8s;
