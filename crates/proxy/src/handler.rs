@@ -33,7 +33,8 @@ use crate::shared::Shared;
 /// What a request knows about its connection.
 pub(crate) struct ConnInfo {
     pub(crate) peer: SocketAddr,
-    pub(crate) listener: Arc<str>,
+    /// The listener's current name (a rename in place swaps it; see `server::ListenerName`).
+    pub(crate) listener: crate::server::ListenerName,
     pub(crate) scheme: &'static str,
     /// The verified client-certificate subject (mTLS listeners).
     pub(crate) client_subject: Option<Arc<str>>,
@@ -48,7 +49,7 @@ pub(crate) struct ConnInfo {
 impl ConnInfo {
     pub(crate) fn new(
         peer: SocketAddr,
-        listener: Arc<str>,
+        listener: crate::server::ListenerName,
         scheme: &'static str,
         client_subject: Option<Arc<str>>,
         count: crate::server::ConnCount,
@@ -184,7 +185,10 @@ async fn process(
     let path = tollgate_wire::normalize_path(parts.uri.path())
         .map_err(|e| ProxyError::BadRequest(format!("invalid request path: {e}")))?;
     let query = parts.uri.query();
-    let table = rt.tables.get(&*conn.listener).ok_or(ProxyError::NoRoute)?;
+    let table = rt
+        .tables
+        .get(conn.listener.load().as_str())
+        .ok_or(ProxyError::NoRoute)?;
     if let Some(target) = &table.redirect_to_https {
         if host.is_empty() {
             return Err(ProxyError::BadRequest(
@@ -502,7 +506,7 @@ fn attach_log(
     let status = res.status().as_u16();
     let request_id = request_id.to_str().unwrap_or("").to_owned();
     let peer = conn.peer;
-    let listener = conn.listener.clone();
+    let listener = conn.listener.load_full();
     let route = facts.route.map(|r| r.name.clone());
     let upstream = facts.upstream;
     res.body_mut().on_done(Box::new(move |bytes, complete| {
@@ -510,7 +514,7 @@ fn attach_log(
             "ts_ms": crate::access_log::unix_ms() as u64,
             "request_id": request_id,
             "client": peer.to_string(),
-            "listener": &*listener,
+            "listener": listener.as_str(),
             "method": method.as_str(),
             "path": path,
             "route": route.as_deref(),

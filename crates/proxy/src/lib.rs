@@ -37,6 +37,7 @@ use tollgate_ir as ir;
 
 pub use body::{BodyError, OnDone, ProxyBody};
 pub use runtime::{CompileError, Runtime};
+pub use tls::check_certificate;
 
 use crate::metrics::Metrics;
 use crate::server::RunningListener;
@@ -105,11 +106,27 @@ impl Gateway {
             true,
         )?;
 
-        // Bind every new or moved listener before anything changes.
+        // Bind every new or moved listener before anything changes. A listener whose
+        // address (a fixed port) belongs to a running listener whose name is no longer
+        // wanted is a rename: it keeps that socket and its connections.
         let mut fresh = Vec::new();
+        let mut renames: Vec<(String, String)> = Vec::new();
         for (name, l) in &rt.snapshot.listeners {
             let unchanged = running.get(name).is_some_and(|r| r.configured == l.address);
             if unchanged {
+                continue;
+            }
+            let renamed = (l.address.port() != 0)
+                .then(|| {
+                    running.iter().find(|(old, r)| {
+                        r.configured == l.address
+                            && !rt.snapshot.listeners.contains_key(*old)
+                            && !renames.iter().any(|(o, _)| o == *old)
+                    })
+                })
+                .flatten();
+            if let Some((old, _)) = renamed {
+                renames.push((old.clone(), name.clone()));
                 continue;
             }
             let socket = server::bind(l.address).map_err(|source| ApplyError::Bind {
@@ -126,12 +143,23 @@ impl Gateway {
             .config_version
             .store(version, Ordering::Relaxed);
 
+        for (old, new) in renames {
+            if let Some(r) = running.remove(&old) {
+                r.name.store(Arc::new(new.clone()));
+                tracing::info!(listener = %new, was = %old, address = %r.bound, "listener renamed");
+                if let Some(replaced) = running.insert(new, r) {
+                    replaced.stop.cancel();
+                }
+            }
+        }
         for (name, configured, socket) in fresh {
             let bound = socket.local_addr().unwrap_or(configured);
             let stop = self.shutdown.child_token();
+            let cell: server::ListenerName =
+                Arc::new(arc_swap::ArcSwap::from_pointee(name.clone()));
             if let Err(e) = server::spawn_accept(
                 self.shared.clone(),
-                name.as_str().into(),
+                cell.clone(),
                 socket,
                 stop.clone(),
                 self.tracker.clone(),
@@ -146,6 +174,7 @@ impl Gateway {
                     configured,
                     bound,
                     stop,
+                    name: cell,
                 },
             ) {
                 old.stop.cancel();

@@ -18,6 +18,22 @@ fn pair(p: &ir::CertKeyPem) -> tollgate_tls::PemPair {
     }
 }
 
+/// Checks one key pair the way a listener will load it (see
+/// [`tollgate_tls::check_pair`]), giving the reason it is unusable.
+///
+/// # Errors
+///
+/// Why the pair cannot be served: a certificate or key that does not parse, or a key
+/// that does not match the leaf.
+pub fn check_certificate(p: &ir::CertKeyPem) -> Result<(), String> {
+    tollgate_tls::check_pair(&pair(p)).map_err(|e| {
+        // The caller names the Secret; drop the label the error starts with.
+        let text = e.to_string();
+        text.strip_prefix(&format!("{}: ", p.label))
+            .map_or_else(|| text.clone(), str::to_owned)
+    })
+}
+
 /// A listener's server configuration, plus warnings (expiring certificates) to log.
 pub(crate) fn server(
     t: &ir::ListenerTls,

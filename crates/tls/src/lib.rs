@@ -53,7 +53,7 @@ mod x509;
 pub use client::{UpstreamAlpn, UpstreamTlsSettings, client_config, connect};
 pub use error::TlsError;
 pub use peer::{PeerIdentity, peer_identity, stream_peer_identity};
-pub use pem::PemPair;
+pub use pem::{PemPair, check_pair};
 pub use server::{ClientAuth, LiveServerConfig, MinVersion, ServerTlsSettings, server_config};
 pub use x509::{CertInfo, describe};
 

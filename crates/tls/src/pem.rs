@@ -84,6 +84,17 @@ pub(crate) fn load_pair(pair: &PemPair, provider: &CryptoProvider) -> Result<Loa
     })
 }
 
+/// Checks one [`PemPair`] the way [`server_config`](crate::server_config) will load it:
+/// every certificate parses, the key loads, and the key matches the leaf. For callers that
+/// want to drop a bad pair before building a configuration (Kubernetes Secrets).
+///
+/// # Errors
+///
+/// The certificate and key errors of [`TlsError`].
+pub fn check_pair(pair: &PemPair) -> Result<(), TlsError> {
+    load_pair(pair, &rustls::crypto::aws_lc_rs::default_provider()).map(|_| ())
+}
+
 /// Parses a certificate chain: at least one certificate, each one valid X.509.
 pub(crate) fn parse_chain(
     cert_pem: &[u8],

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use clap::Args;
-use tollgate_translate::Options;
+use tollgate_translate::{CertCheck, Options};
 
 /// Flags for Gateway and Ingress listeners.
 #[derive(Args, Debug, Clone)]
@@ -27,6 +27,9 @@ impl K8sArgs {
             bind_address: self.k8s_address,
             ingress_http_port: self.ingress_http_port,
             ingress_https_port: self.ingress_https_port,
+            // A Secret whose key pair would not load is dropped with a condition, so one
+            // bad certificate does not refuse the whole configuration.
+            cert_check: CertCheck::new(tollgate_proxy::check_certificate),
             ..Options::default()
         }
     }

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::k8s::{self, Ports, backend, condition, status, svc};
+use common::k8s::{self, Ports, backend, condition, get_host, status, svc};
 use common::*;
 use tollgate_test_support::process::TempDir;
 
@@ -394,4 +394,86 @@ spec:
     let accepted = condition(&lost["conditions"], "Accepted");
     assert_eq!(accepted["status"], "False");
     assert_eq!(accepted["reason"], "NoMatchingParent");
+}
+
+/// A Gateway with listeners `first` (host a.test) and `second` (host b.test) sharing `port`,
+/// or just `second` when `with_first` is false.
+fn two_listener_gateway(port: u16, with_first: bool) -> String {
+    let first = if with_first {
+        format!("  - {{ name: first, port: {port}, protocol: HTTP, hostname: a.test }}\n")
+    } else {
+        String::new()
+    };
+    format!(
+        r"
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {{ name: tollgate }}
+spec: {{ controllerName: tollgate.dev/gateway-controller }}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{ name: gw, namespace: default }}
+spec:
+  gatewayClassName: tollgate
+  listeners:
+{first}  - {{ name: second, port: {port}, protocol: HTTP, hostname: b.test }}
+"
+    )
+}
+
+#[test]
+fn removing_the_first_listener_on_a_port_keeps_the_socket_and_its_connections() {
+    let b = Backends::start(&["a"]);
+    let routes = |b: &Backends| {
+        format!(
+            r"{s}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{ name: r }}
+spec:
+  parentRefs: [{{ name: gw }}]
+  rules: [{{ backendRefs: [{{ name: a, port: 80 }}] }}]
+",
+            s = svc("a", &b.ep(0))
+        )
+    };
+    let (gw, p) = k8s::start(|p| {
+        vec![
+            (
+                "gateway.yaml".to_owned(),
+                two_listener_gateway(p.http, true),
+            ),
+            ("routes.yaml".to_owned(), routes(&b)),
+        ]
+    });
+    let addr = Ports::addr(p.http);
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(backend(&keepalive_get_host(&mut conn, "b.test", "/")), "a");
+    assert_eq!(backend(&keepalive_get_host(&mut conn, "a.test", "/")), "a");
+
+    // The port's IR listener was named after `first`; now it is named after `second`.
+    gw.write_config("gateway.yaml", &two_listener_gateway(p.http, false))
+        .unwrap();
+    gw.wait_for_log("listener renamed", Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", gw.log()));
+    assert!(
+        !gw.log().contains("cannot bind"),
+        "the same port was not bound twice:\n{}",
+        gw.log()
+    );
+    // The connection opened before the change is still served, on the new table.
+    assert_eq!(backend(&keepalive_get_host(&mut conn, "b.test", "/")), "a");
+    assert_eq!(
+        keepalive_get_host(&mut conn, "a.test", "/").status,
+        404,
+        "a.test left with its listener"
+    );
+    assert_eq!(
+        get_host(p.http, "b.test", "/").status,
+        200,
+        "new connections too"
+    );
 }

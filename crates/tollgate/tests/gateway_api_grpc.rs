@@ -236,3 +236,65 @@ spec:
     assert_eq!(k8s::backend(&r), "app");
     assert_eq!(r.json()["headers"]["x-forwarded-proto"][0], "http");
 }
+
+#[test]
+fn a_secret_whose_key_does_not_match_is_dropped_and_the_rest_is_served() {
+    let ca = Ca::new("Gateway API Test CA").unwrap();
+    let good = ca.server(&["good.example.test"]).unwrap();
+    let bad = ca.server(&["bad.example.test"]).unwrap();
+    let pki = TempDir::new("gwapi-pki").unwrap();
+    let ca_file = ca.write(pki.path(), "ca.pem").unwrap();
+    let b = Backends::start(&["app"]);
+    let (gw, p) = k8s::start(|p| {
+        let files = format!(
+            r"
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {{ name: tollgate }}
+spec: {{ controllerName: tollgate.dev/gateway-controller }}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{ name: gw }}
+spec:
+  gatewayClassName: tollgate
+  listeners:
+  - name: https
+    port: {https}
+    protocol: HTTPS
+    tls: {{ certificateRefs: [{{ name: good }}, {{ name: mismatched }}] }}
+{sg}{sb}{s}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{ name: app }}
+spec:
+  parentRefs: [{{ name: gw }}]
+  rules: [{{ backendRefs: [{{ name: app, port: 80 }}] }}]
+",
+            https = p.other,
+            sg = tls_secret("good", &good.cert_pem, &good.key_pem),
+            // bad's certificate with good's key: valid PEM, unusable pair.
+            sb = tls_secret("mismatched", &bad.cert_pem, &good.key_pem),
+            s = svc("app", &b.ep(0)),
+        );
+        vec![("all.yaml".to_owned(), files)]
+    });
+    let (code, out) = curl_https("good.example.test", p.other, "/x", &ca_file);
+    assert_eq!(code, 0, "the good Secret is served: {out}");
+    let (code, out) = curl_https("bad.example.test", p.other, "/x", &ca_file);
+    assert_ne!(code, 0, "the mismatched pair is not served: {out}");
+
+    let t = k8s::translate(gw.dir.path());
+    let listener = &k8s::status(&t, "Gateway", "gw")["status"]["listeners"][0];
+    let refs = k8s::condition(&listener["conditions"], "ResolvedRefs");
+    assert_eq!(refs["status"], "False", "{listener:#}");
+    assert_eq!(refs["reason"], "InvalidCertificateRef", "{listener:#}");
+    let message = refs["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("default/mismatched") && message.contains("key"),
+        "names the Secret and the problem: {message}"
+    );
+    let programmed = k8s::condition(&listener["conditions"], "Programmed");
+    assert_eq!(programmed["status"], "True", "one good certificate serves");
+}

@@ -44,7 +44,7 @@ mod tls;
 
 use problems::Problems;
 
-pub use k8s::{Options, StatusUpdate, Translation, translate_resources};
+pub use k8s::{CertCheck, Options, StatusUpdate, Translation, translate_resources};
 
 /// Native documents (one per file) -> IR. Every user mistake is a Problem with file:line.
 ///

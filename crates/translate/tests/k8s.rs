@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use tollgate_model::Resources;
 use tollgate_model::k8s::{Gateway, GrpcRoute, HttpRoute, Ingress, Service};
-use tollgate_translate::{Options, translate_resources};
+use tollgate_translate::{CertCheck, Options, translate_resources};
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
@@ -90,4 +90,48 @@ fn empty_and_default_objects_do_not_panic() {
     };
     let t = translate_resources(&resources, &opts);
     assert!(!t.statuses.is_empty());
+}
+
+#[test]
+fn a_pair_the_certificate_check_refuses_is_dropped_with_a_condition() {
+    let dir = testdata();
+    let source = tollgate_model::load_paths(&[
+        dir.join("k8s-base.yaml"),
+        dir.join("k8s-https-listener.in.yaml"),
+    ])
+    .expect("golden inputs load");
+    let opts = Options {
+        cert_check: CertCheck::new(|pair| {
+            if pair.label == "secret/apps/apps-cert" {
+                Err("the private key does not match the certificate".to_owned())
+            } else {
+                Ok(())
+            }
+        }),
+        ..Options::default()
+    };
+    let t = translate_resources(&source.resources, &opts);
+    let labels: Vec<&str> = t
+        .snapshot
+        .listeners
+        .values()
+        .filter_map(|l| l.tls.as_ref())
+        .flat_map(|tls| tls.certificates.iter().map(|c| c.label.as_str()))
+        .collect();
+    assert_eq!(
+        labels,
+        ["secret/infra/web-cert"],
+        "only the good pair is served"
+    );
+    let gateway = t
+        .statuses
+        .iter()
+        .find(|s| s.kind == "Gateway" && s.name == "secure")
+        .expect("the Gateway has a status");
+    let text = serde_json::to_string(&gateway.status).expect("status serializes");
+    assert!(
+        text.contains("InvalidCertificateRef")
+            && text.contains("Secret apps/apps-cert: the private key does not match"),
+        "the apps listener says why: {text}"
+    );
 }

@@ -24,7 +24,7 @@ use crate::shared::Shared;
 /// Serves a connection until it closes or `stop` asks it to close gracefully.
 pub(crate) async fn serve(
     shared: Arc<Shared>,
-    listener: Arc<str>,
+    listener: super::ListenerName,
     peer: SocketAddr,
     mut stream: TcpStream,
     stop: CancellationToken,
@@ -49,7 +49,10 @@ pub(crate) async fn serve(
         stop
     };
     let _ = stream.set_nodelay(true);
-    let tls = rt.tables.get(&*listener).and_then(|t| t.tls.clone());
+    let tls = rt
+        .tables
+        .get(listener.load().as_str())
+        .and_then(|t| t.tls.clone());
     let Some(tls) = tls else {
         let Some(initial) = sniff(&mut stream, settings.idle_timeout).await else {
             return;

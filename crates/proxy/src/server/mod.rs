@@ -1,7 +1,8 @@
 //! Listening sockets and their accept loops.
 //!
 //! A listener is identified by its name and configured address. A reload keeps the
-//! listeners that did not change (same socket, same connections), binds new ones before
+//! listeners that did not change (same socket, same connections; a listener renamed on
+//! the same address counts as unchanged, see [`ListenerName`]), binds new ones before
 //! the new configuration is swapped in (so a port that cannot be bound refuses the whole
 //! reload), and stops removed ones: they stop accepting and their connections are closed
 //! gracefully (in-flight requests finish).
@@ -13,17 +14,27 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::shared::Shared;
 
+/// A listener's name, shared by its accept loop and every connection it accepted.
+///
+/// Requests find their route table by this name. A reload that renames a listener but
+/// keeps its address (a Kubernetes port listener is named after the first Gateway
+/// listener on the port, so removing that one renames it) swaps the name here: the socket
+/// and its open connections stay.
+pub(crate) type ListenerName = Arc<ArcSwap<String>>;
+
 /// A running listener.
 pub(crate) struct RunningListener {
     pub(crate) configured: SocketAddr,
     pub(crate) bound: SocketAddr,
     pub(crate) stop: CancellationToken,
+    pub(crate) name: ListenerName,
 }
 
 /// Binds a listening socket. `SO_REUSEADDR` so a restart is not refused while old
@@ -44,7 +55,7 @@ pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 /// Starts accepting on `listener`.
 pub(crate) fn spawn_accept(
     shared: Arc<Shared>,
-    name: Arc<str>,
+    name: ListenerName,
     listener: std::net::TcpListener,
     stop: CancellationToken,
     tracker: TaskTracker,

@@ -99,6 +99,8 @@ pub(crate) struct Index<'a> {
     services: BTreeMap<(&'a str, &'a str), &'a Service>,
     slices: BTreeMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
     secrets: BTreeMap<(&'a str, &'a str), &'a Secret>,
+    /// Checks Secrets' key pairs (see [`Options::cert_check`](super::Options)).
+    pub(crate) cert_check: super::CertCheck,
 }
 
 impl<'a> Index<'a> {
@@ -133,6 +135,7 @@ impl<'a> Index<'a> {
             services,
             slices,
             secrets,
+            cert_check: super::CertCheck::default(),
         }
     }
 

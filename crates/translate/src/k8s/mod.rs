@@ -68,7 +68,55 @@ pub struct Options {
     pub ingress_http_port: u16,
     /// Port of the Ingress HTTPS listener (made when an Ingress has TLS).
     pub ingress_https_port: u16,
+    /// Checks a Secret's key pair beyond its PEM shape (parses, key matches the leaf).
+    /// The translator has no crypto, so the binary supplies one; a pair it refuses is
+    /// dropped with `InvalidCertificateRef` instead of failing the whole snapshot.
+    pub cert_check: CertCheck,
 }
+
+/// A function that checks one key pair, giving the reason it is unusable.
+type CheckFn = dyn Fn(&ir::CertKeyPem) -> Result<(), String> + Send + Sync;
+
+/// An optional certificate checker for [`Options::cert_check`].
+///
+/// Two checkers compare equal when both are absent or both are the same function, so
+/// `Options` keeps its `PartialEq`.
+#[derive(Clone, Default)]
+pub struct CertCheck(Option<std::sync::Arc<CheckFn>>);
+
+impl CertCheck {
+    /// A checker that calls `f`.
+    pub fn new(f: impl Fn(&ir::CertKeyPem) -> Result<(), String> + Send + Sync + 'static) -> Self {
+        Self(Some(std::sync::Arc::new(f)))
+    }
+
+    /// Checks `pair`; without a checker every pair passes.
+    pub(crate) fn check(&self, pair: &ir::CertKeyPem) -> Result<(), String> {
+        self.0.as_ref().map_or(Ok(()), |f| f(pair))
+    }
+}
+
+impl std::fmt::Debug for CertCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "CertCheck(set)"
+        } else {
+            "CertCheck(none)"
+        })
+    }
+}
+
+impl PartialEq for CertCheck {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for CertCheck {}
 
 impl Default for Options {
     fn default() -> Self {
@@ -79,6 +127,7 @@ impl Default for Options {
             bind_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             ingress_http_port: 80,
             ingress_https_port: 443,
+            cert_check: CertCheck::default(),
         }
     }
 }
@@ -101,7 +150,8 @@ pub fn translate_resources(res: &Resources, opts: &Options) -> Translation {
 /// Translates Kubernetes resources next to native listeners bound at `taken`, which keep
 /// their ports (a Gateway listener asking for one is reported PortUnavailable).
 pub(crate) fn translate_with(res: &Resources, opts: &Options, taken: &[SocketAddr]) -> Translation {
-    let idx = index::Index::new(res);
+    let mut idx = index::Index::new(res);
+    idx.cert_check = opts.cert_check.clone();
     let (classes, mut statuses) = gateway::classes(&idx, opts);
     let mut gws = gateway::gateways(&idx, opts, &classes, taken);
     let mut backends = backends::Backends::default();

@@ -1,8 +1,9 @@
 //! TLS certificates from `kubernetes.io/tls` Secrets, for HTTPS listeners and Ingress TLS.
 //!
-//! Only the PEM shape is checked here (a certificate block in `tls.crt`, a private key in
-//! `tls.key`): the translator has no crypto. Whether key and certificate match is checked
-//! when the proxy compiles the snapshot.
+//! The translator checks the PEM shape (a certificate block in `tls.crt`, a private key in
+//! `tls.key`) and hands the pair to [`Options::cert_check`](super::Options) for the rest
+//! (the binary's checker parses both and matches the key to the leaf), so one bad Secret
+//! drops one certificate with a condition instead of failing the whole snapshot.
 
 use tollgate_ir as ir;
 use tollgate_model::k8s::Gateway;
@@ -104,11 +105,17 @@ pub(crate) fn secret(idx: &Index<'_>, ns: &str, name: &str) -> Result<ir::CertKe
     let cert = field("tls.crt").filter(|c| c.contains("-----BEGIN CERTIFICATE-----"));
     let key = field("tls.key").filter(|k| k.contains("PRIVATE KEY-----"));
     match (cert, key) {
-        (Some(cert_pem), Some(key_pem)) => Ok(ir::CertKeyPem {
-            label: format!("secret/{ns}/{name}"),
-            cert_pem,
-            key_pem,
-        }),
+        (Some(cert_pem), Some(key_pem)) => {
+            let pair = ir::CertKeyPem {
+                label: format!("secret/{ns}/{name}"),
+                cert_pem,
+                key_pem,
+            };
+            idx.cert_check
+                .check(&pair)
+                .map_err(|e| format!("Secret {ns}/{name}: {e}"))?;
+            Ok(pair)
+        }
         (None, _) => Err(format!(
             "Secret {ns}/{name}: tls.crt is missing or holds no PEM certificate"
         )),
