@@ -16,6 +16,26 @@ use crate::native::Document;
 
 mod manifests;
 
+/// Most YAML nodes one file may hold: 20 per route leaves room for 100,000-route
+/// generated configurations (serde-saphyr's default, 250,000, refuses 10,000 routes).
+const MAX_YAML_NODES: usize = 2_000_000;
+
+/// Parses YAML with budgets sized for large generated configurations. The budgets stay
+/// (a file is operator input, but a runaway generator should get an error, not eat the
+/// machine); the depth and alias limits are serde-saphyr's defaults.
+pub(crate) fn from_yaml<'de, T: serde::Deserialize<'de>>(
+    text: &'de str,
+) -> Result<T, serde_saphyr::Error> {
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_nodes: MAX_YAML_NODES,
+            max_events: 4 * MAX_YAML_NODES,
+            max_documents: 100_000,
+        },
+    };
+    serde_saphyr::from_str_with_options(text, options)
+}
+
 /// One problem in the configuration, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -190,7 +210,7 @@ pub fn parse_document(file: &Path, text: &str) -> Result<Document, Problem> {
             ..Document::default()
         });
     }
-    match serde_saphyr::from_str::<Document>(text) {
+    match from_yaml::<Document>(text) {
         Ok(mut doc) => {
             doc.source = file.to_path_buf();
             Ok(doc)

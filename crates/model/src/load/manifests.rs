@@ -148,7 +148,7 @@ pub(super) fn parse_file(file: &Path, text: &str) -> Parsed {
             Problem::at(file, chunk.first_line + line.max(1), column, msg)
         };
         let top = chunk.content_line;
-        let h = match serde_saphyr::from_str::<Head>(&chunk.text) {
+        let h = match super::from_yaml::<Head>(&chunk.text) {
             Ok(h) => h,
             Err(e) => {
                 let (line, column) = e.location().map_or((1, 0), |l| (l.line(), l.column()));
@@ -202,7 +202,7 @@ pub(super) fn parse_file(file: &Path, text: &str) -> Parsed {
 
 /// The items of a `kind: List`; problems point at the item.
 fn list(file: &Path, chunk: &Chunk, out: &mut Parsed) {
-    let list = match serde_saphyr::from_str::<List>(&chunk.text) {
+    let list = match super::from_yaml::<List>(&chunk.text) {
         Ok(l) => l,
         Err(e) => {
             let (line, column) = e.location().map_or((1, 0), |l| (l.line(), l.column()));
@@ -281,7 +281,7 @@ struct ParseError {
 
 fn parse<T: DeserializeOwned>(src: Source<'_>) -> Result<T, ParseError> {
     match src {
-        Source::Text(text) => serde_saphyr::from_str::<T>(text).map_err(|e| ParseError {
+        Source::Text(text) => super::from_yaml::<T>(text).map_err(|e| ParseError {
             location: e.location().map_or((1, 0), |l| (l.line(), l.column())),
             message: first_line(&e.to_string()),
         }),
@@ -313,7 +313,7 @@ fn add(kind: Known, src: Source<'_>, r: &mut Resources) -> Result<(), ParseError
 }
 
 fn head(text: &str) -> Option<Head> {
-    serde_saphyr::from_str::<Head>(text).ok()
+    super::from_yaml::<Head>(text).ok()
 }
 
 /// `---` or `...` at the start of a line, alone or followed by a space: a document

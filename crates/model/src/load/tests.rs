@@ -101,3 +101,44 @@ fn messages_carry_no_duplicate_position() {
         "t.yaml:3:5: unknown field `adress`, expected one of name, address, protocol, tls, redirect_to_https"
     );
 }
+
+#[test]
+fn ten_thousand_routes_in_one_file_load() {
+    use std::fmt::Write as _;
+    let mut text = String::from(
+        "listeners: [{ name: web, address: 127.0.0.1:8080 }]\n\
+         services: [{ name: s, endpoints: [127.0.0.1:9001] }]\nroutes:\n",
+    );
+    for i in 0..10_000 {
+        writeln!(
+            text,
+            "  - name: r{i}\n    hosts: [h{}.example]\n    match:\n      path: {{ prefix: /p{i} }}\n      headers: [{{ name: x-t, value: t{i} }}]\n    filters: {{ request_headers: {{ set: {{ x-route: r{i} }} }} }}\n    backends: [{{ service: s }}]",
+            i / 100
+        )
+        .expect("write to a String");
+    }
+    let doc = parse(&text).unwrap_or_else(|p| panic!("{p}"));
+    assert_eq!(doc.routes.len(), 10_000);
+    assert_eq!(doc.routes[9_999].name.value, "r9999");
+}
+
+#[test]
+fn ten_thousand_kubernetes_documents_in_one_file_load() {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    for i in 0..10_000 {
+        write!(
+            text,
+            "---\napiVersion: v1\nkind: Service\nmetadata: {{ name: s{i}, namespace: default }}\nspec: {{ ports: [{{ port: 80 }}] }}\n"
+        )
+        .expect("write to a String");
+    }
+    let dir = std::env::temp_dir().join(format!("tollgate-model-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("services.yaml");
+    std::fs::write(&file, text).expect("write");
+    let loaded = load_paths(&[file]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let source = loaded.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(source.resources.services.len(), 10_000);
+}
