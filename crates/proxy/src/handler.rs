@@ -510,21 +510,20 @@ fn attach_log(
     let route = facts.route.map(|r| r.name.clone());
     let upstream = facts.upstream;
     res.body_mut().on_done(Box::new(move |bytes, complete| {
-        let line = serde_json::json!({
-            "ts_ms": crate::access_log::unix_ms() as u64,
-            "request_id": request_id,
-            "client": peer.to_string(),
-            "listener": listener.as_str(),
-            "method": method.as_str(),
-            "path": path,
-            "route": route.as_deref(),
-            "upstream": upstream.as_deref(),
-            "status": status,
-            "duration_ms": start.elapsed().as_secs_f64() * 1000.0,
-            "bytes": bytes,
-            "complete": complete,
-        });
-        log.write(line.to_string());
+        let line = crate::access_log::Entry {
+            request_id: &request_id,
+            client: peer,
+            listener: listener.as_str(),
+            method: method.as_str(),
+            path: &path,
+            route: route.as_deref(),
+            upstream: upstream.as_deref(),
+            status,
+            duration: start.elapsed(),
+            bytes,
+            complete,
+        };
+        log.write(&line.to_json());
     }));
 }
 

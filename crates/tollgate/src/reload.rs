@@ -131,9 +131,18 @@ async fn reload(
     paths: &[PathBuf],
     opts: &tollgate_translate::Options,
 ) -> Option<Vec<PathBuf>> {
-    let loaded = match tollgate_translate::load_with(paths, opts) {
-        Ok(l) => l,
+    // Reading, parsing and translating 10,000 routes takes hundreds of milliseconds: off
+    // the worker threads, so serving traffic does not wait for it.
+    let (paths, opts) = (paths.to_vec(), opts.clone());
+    let loaded = tokio::task::spawn_blocking(move || tollgate_translate::load_with(&paths, &opts));
+    let loaded = match loaded.await {
+        Ok(Ok(l)) => l,
         Err(e) => {
+            gateway.reload_failed();
+            tracing::error!("configuration loader failed: {e}; still serving the last good one");
+            return None;
+        }
+        Ok(Err(e)) => {
             gateway.reload_failed();
             for p in &e.problems {
                 tracing::error!(problem = %p, "configuration rejected; still serving the last good one");
