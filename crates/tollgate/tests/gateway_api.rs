@@ -98,24 +98,12 @@ spec:
 fn hostnames_are_the_listener_and_route_intersection() {
     let b = Backends::start(&["wild", "exact", "any", "suffix"]);
     let (_gw, p) = k8s::start(|p| {
-        let gateway = format!(
-            r"
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{ name: tollgate }}
-spec: {{ controllerName: tollgate.dev/gateway-controller }}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{ name: gw }}
-spec:
-  gatewayClassName: tollgate
-  listeners:
-  - {{ name: wild, port: {port}, protocol: HTTP, hostname: '*.example.com' }}
+        let port = p.http;
+        let gateway = k8s::gateway_with(&format!(
+            "  - {{ name: wild, port: {port}, protocol: HTTP, hostname: '*.example.com' }}
   - {{ name: any, port: {port}, protocol: HTTP }}
-",
-            port = p.http
-        );
+"
+        ));
         let routes = format!(
             r"{s0}{s1}{s2}{s3}{ROUTE_HEAD}
 metadata: {{ name: all-of-wild }}
@@ -394,24 +382,10 @@ fn allowed_routes_namespaces_same_all_and_selector() {
     let b = Backends::start(&["infra", "apps", "sandbox"]);
     let (_gw, p) = k8s::start(|p| {
         let port = p.http;
-        let mut y = format!(
-            r"
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{ name: tollgate }}
-spec: {{ controllerName: tollgate.dev/gateway-controller }}
----
-apiVersion: v1
-kind: Namespace
-metadata: {{ name: apps, labels: {{ team: apps }} }}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{ name: gw, namespace: infra }}
-spec:
-  gatewayClassName: tollgate
-  listeners:
-  - {{ name: same, port: {port}, protocol: HTTP, hostname: same.test }}
+        let mut y = k8s::gateway_in(
+            "infra",
+            &format!(
+                r"  - {{ name: same, port: {port}, protocol: HTTP, hostname: same.test }}
   - name: all
     port: {port}
     protocol: HTTP
@@ -423,6 +397,15 @@ spec:
     hostname: sel.test
     allowedRoutes: {{ namespaces: {{ from: Selector, selector: {{ matchLabels: {{ team: apps }} }} }} }}
 "
+            ),
+        );
+        y.push_str(
+            "
+---
+apiVersion: v1
+kind: Namespace
+metadata: { name: apps, labels: { team: apps } }
+",
         );
         for (i, ns) in ["infra", "apps", "sandbox"].iter().enumerate() {
             y.push_str(&service(ns, "echo", &[(&b.ep(i), true)]));

@@ -404,22 +404,9 @@ fn two_listener_gateway(port: u16, with_first: bool) -> String {
     } else {
         String::new()
     };
-    format!(
-        r"
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{ name: tollgate }}
-spec: {{ controllerName: tollgate.dev/gateway-controller }}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{ name: gw, namespace: default }}
-spec:
-  gatewayClassName: tollgate
-  listeners:
-{first}  - {{ name: second, port: {port}, protocol: HTTP, hostname: b.test }}
-"
-    )
+    k8s::gateway_with(&format!(
+        "{first}  - {{ name: second, port: {port}, protocol: HTTP, hostname: b.test }}\n"
+    ))
 }
 
 #[test]

@@ -180,18 +180,7 @@ fn https_listener_serves_secret_certificates_chosen_by_sni() {
     let b = Backends::start(&["app"]);
     let (_gw, p) = k8s::start(|p| {
         let files = format!(
-            r"
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{ name: tollgate }}
-spec: {{ controllerName: tollgate.dev/gateway-controller }}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{ name: gw }}
-spec:
-  gatewayClassName: tollgate
-  listeners:
+            r"{head}
   - {{ name: http, port: {http}, protocol: HTTP }}
   - name: https
     port: {https}
@@ -208,6 +197,7 @@ spec:
   parentRefs: [{{ name: gw }}]
   rules: [{{ backendRefs: [{{ name: app, port: 80 }}] }}]
 ",
+            head = k8s::gateway_with(""),
             http = p.http,
             https = p.other,
             sa = tls_secret("a-cert", &a.cert_pem, &a.key_pem),
@@ -247,18 +237,7 @@ fn a_secret_whose_key_does_not_match_is_dropped_and_the_rest_is_served() {
     let b = Backends::start(&["app"]);
     let (gw, p) = k8s::start(|p| {
         let files = format!(
-            r"
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{ name: tollgate }}
-spec: {{ controllerName: tollgate.dev/gateway-controller }}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{ name: gw }}
-spec:
-  gatewayClassName: tollgate
-  listeners:
+            r"{head}
   - name: https
     port: {https}
     protocol: HTTPS
@@ -272,6 +251,7 @@ spec:
   parentRefs: [{{ name: gw }}]
   rules: [{{ backendRefs: [{{ name: app, port: 80 }}] }}]
 ",
+            head = k8s::gateway_with(""),
             https = p.other,
             sg = tls_secret("good", &good.cert_pem, &good.key_pem),
             // bad's certificate with good's key: valid PEM, unusable pair.

@@ -83,9 +83,9 @@ pub fn start(make: impl Fn(&Ports) -> Vec<(String, String)>) -> (Gateway, Ports)
     panic!("gateway did not start: {last}");
 }
 
-/// The GatewayClass `tollgate` (ours) and a Gateway `gw` in `default` with one HTTP
-/// listener `http` on `port` taking routes from every namespace.
-pub fn gateway(port: u16) -> String {
+/// The GatewayClass `tollgate` (ours) and a Gateway `gw` in `ns` whose `listeners:` list
+/// is `listeners` (YAML list items, indented two spaces).
+pub fn gateway_in(ns: &str, listeners: &str) -> String {
     format!(
         r"
 apiVersion: gateway.networking.k8s.io/v1
@@ -95,16 +95,25 @@ spec: {{ controllerName: tollgate.dev/gateway-controller }}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
-metadata: {{ name: gw, namespace: default }}
+metadata: {{ name: gw, namespace: {ns} }}
 spec:
   gatewayClassName: tollgate
   listeners:
-  - name: http
-    port: {port}
-    protocol: HTTP
-    allowedRoutes: {{ namespaces: {{ from: All }} }}
-"
+{listeners}"
     )
+}
+
+/// [`gateway_in`] the `default` namespace.
+pub fn gateway_with(listeners: &str) -> String {
+    gateway_in("default", listeners)
+}
+
+/// Our GatewayClass and a Gateway `gw` in `default` with one HTTP listener `http` on
+/// `port` taking routes from every namespace.
+pub fn gateway(port: u16) -> String {
+    gateway_with(&format!(
+        "  - name: http\n    port: {port}\n    protocol: HTTP\n    allowedRoutes: {{ namespaces: {{ from: All }} }}\n"
+    ))
 }
 
 /// A Service `ns/name` with port 80 (named `http`), and one EndpointSlice per endpoint
