@@ -721,6 +721,12 @@ def main(argv):
     p.add_argument("interval", type=float)
     p.add_argument("delay", type=float)
     p.add_argument("out")
+    p = sub.add_parser("rss-cycles")
+    p.add_argument("dir")
+    p.add_argument("pid", type=int)
+    p.add_argument("cycles", type=int)
+    p.add_argument("batch", type=int)
+    p.add_argument("out")
     a = ap.parse_args(argv)
 
     if a.cmd == "free-ports":
@@ -761,6 +767,8 @@ def main(argv):
     elif a.cmd == "reload-series":
         print(json.dumps(routes.reload_series(a.dir, a.pid, a.count, a.interval, a.delay,
                                               a.out)))
+    elif a.cmd == "rss-cycles":
+        print(json.dumps(routes.rss_cycles(a.dir, a.pid, a.cycles, a.batch, a.out)))
     return 0
 
 

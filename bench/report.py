@@ -98,6 +98,20 @@ def log_delta(rows):
         {"cpu_us_per_req_delta": round(d, 2), "pct": round(pct, 1)}
 
 
+def rss_lines(rows):
+    """reload_rss: RSS before and after the add/remove cycles."""
+    out = []
+    for r in rows:
+        if r.get("rss_cycles") is None:
+            continue
+        out.append(f"{r['scenario']}: {r['proxy']} RSS {r['rss_base_kib'] / 1024:.1f} MiB -> "
+                   f"{r['rss_after_kib'] / 1024:.1f} MiB after {r['rss_cycles']} cycles of "
+                   f"+/-{r['rss_batch']} routes ({r['rss_growth_pct']:+.1f} %; max "
+                   f"{r['rss_max_kib'] / 1024:.1f} MiB; cycle p50 {fmt(r.get('rss_cycle_ms_median'), '.0f')} ms; "
+                   f"{r['rss_cycles_unserved']} cycles not served in time)")
+    return out
+
+
 def report(rows_path, meta_path, out_path):
     rows = []
     if os.path.exists(rows_path):
@@ -171,6 +185,8 @@ def report(rows_path, meta_path, out_path):
     log_line, log_entry = log_delta(rows)
     if log_line:
         print(log_line)
+    for line in rss_lines(rows):
+        print(line)
 
     doc = {"meta": meta, "results": rows, "cpu_ratios": ratios}
     if match_costs:

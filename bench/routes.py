@@ -468,3 +468,67 @@ def scale_timings(d, pid, out, timeout=60.0):
     with open(out, "w") as f:
         json.dump(res, f)
     return res
+
+
+def rss_kib(pid):
+    """Resident set of PID and its children (nginx/HAProxy workers), in KiB."""
+    total = 0
+    for p in [pid] + _children(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def _children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
+def rss_cycles(d, pid, cycles, batch, out, timeout=30.0):
+    """reload_rss's driver: CYCLES times, add BATCH routes (one reload) and remove them
+    again (another), each polled until served; RSS before, after the cycles (given a
+    second to settle) and the largest seen at the end of a cycle. Memory that only grows
+    across reloads shows as growth_pct."""
+    state = load_state(d)
+    time.sleep(1.0)
+    base = rss_kib(pid)
+    most, took, unserved = base, [], 0
+    for _ in range(cycles):
+        state = load_state(d)
+        first = state["next_added"]
+        state["added"].extend(range(first, first + batch))
+        state["next_added"] = first + batch
+        last = routes(state)[-1]
+        t0 = time.monotonic()
+        write_config(state)
+        trigger(state, pid)
+        ms = wait_for(state["port"], last, lambda s, t, r=last: 200 <= s < 300 and t == r["tag"],
+                      timeout, t0)
+        state["added"] = []
+        t1 = time.monotonic()
+        write_config(state)
+        trigger(state, pid)
+        gone = wait_for(state["port"], last, lambda s, t: s == 404, timeout, t1)
+        if ms is None or gone is None:
+            unserved += 1
+        else:
+            took.append((ms + gone) * 1000.0)
+        most = max(most, rss_kib(pid))
+    time.sleep(1.0)
+    after = rss_kib(pid)
+    res = {"rss_cycles": cycles, "rss_batch": batch, "rss_base_kib": base,
+           "rss_after_kib": after, "rss_max_kib": max(most, after),
+           "rss_growth_pct": round(100.0 * (after - base) / base, 1) if base else None,
+           "rss_cycle_ms_median": round(sorted(took)[len(took) // 2], 1) if took else None,
+           "rss_cycles_unserved": unserved}
+    with open(out, "w") as f:
+        json.dump(res, f)
+    return res

@@ -39,6 +39,8 @@ RELOAD_ROUTES=${RELOAD_ROUTES:-1000} # table size in reload_load
 RELOAD_CHANGES=${RELOAD_CHANGES:-10} # config changes during the reload_load run
 RELOAD_INTERVAL=${RELOAD_INTERVAL:-1} # seconds between them
 RELOAD_STRICT=${RELOAD_STRICT:-tollgate} # proxies whose reload_load row fails on a lost request
+RSS_CYCLES=${RSS_CYCLES:-100}      # reload_rss: add-then-remove cycles (two reloads each)
+RSS_BATCH=${RSS_BATCH:-100}        # reload_rss: routes added and removed per cycle
 ACCESS_LOG_TO=${ACCESS_LOG_TO:-file} # http1_6b_log: Tollgate's stdout to a file or /dev/null (null)
 # routes_name N: the scenario name of an N-route table (10 -> routes_10, 1000 -> routes_1k).
 routes_name() { if (($1 % 1000 == 0)); then echo "routes_$(($1 / 1000))k"; else echo "routes_$1"; fi; }
@@ -47,7 +49,7 @@ for _n in $ROUTE_COUNTS; do
   [[ $_n =~ ^[1-9][0-9]*$ ]] || { echo "[bench] error: ROUTE_COUNTS must be positive integers" >&2; exit 1; }
   ROUTE_SCENARIOS+="$(routes_name "$_n") "
 done
-SCENARIOS=${SCENARIOS:-"http1_6b http1_6b_log http1_16k https_6b h2_6b ${ROUTE_SCENARIOS}reload_load"}
+SCENARIOS=${SCENARIOS:-"http1_6b http1_6b_log http1_16k https_6b h2_6b ${ROUTE_SCENARIOS}reload_load reload_rss"}
 PROXIES=${PROXIES:-"tollgate nginx haproxy"}
 PROXY_CPU=${PROXY_CPU:-0}          # core the proxy is pinned to
 LOAD_CPU=${LOAD_CPU:-1}            # core wrk and the backend are pinned to
@@ -65,7 +67,7 @@ ECHO_BIN=${ECHO_BIN:-$CARGO_TARGET_DIR/release/tollgate-echo}
 declare -A TOOL_PKG=([nginx]=nginx-light [haproxy]=haproxy [wrk]=wrk [h2load]=nghttp2-client
   [hyperfine]=hyperfine [taskset]=util-linux [python3]=python3 [openssl]=openssl)
 declare -A SCENARIO_TOOLS=([http1_6b]="wrk" [http1_6b_log]="wrk" [http1_16k]="wrk"
-  [https_6b]="wrk openssl" [h2_6b]="h2load openssl" [reload_load]="wrk")
+  [https_6b]="wrk openssl" [h2_6b]="h2load openssl" [reload_load]="wrk" [reload_rss]="wrk")
 declare -A ROUTE_COUNT=()   # routes_* scenario name -> route count
 for _n in $ROUTE_COUNTS; do
   SCENARIO_TOOLS[$(routes_name "$_n")]="wrk"
@@ -665,6 +667,12 @@ run_row() {
     wait "$driver" 2>/dev/null || log "$scenario/$proxy: change driver failed: $(log_tail "$BG_LOG" 3)"
     forget_pid "$driver"
     [[ -s $dir/reloads.json ]] || echo '{"changes_total": '"$RELOAD_CHANGES"', "changes_served": 0}' >"$dir/reloads.json"
+  elif [[ ${ROW_RSS_CYCLES:-0} -gt 0 ]]; then
+    log "$scenario/$proxy: $ROW_RSS_CYCLES cycles of adding and removing $RSS_BATCH routes"
+    if ! py rss-cycles "$dir" "$PROXY_PID" "$ROW_RSS_CYCLES" "$RSS_BATCH" "$dir/rss.json" >/dev/null 2>"$dir/rss.err"; then
+      log "$scenario/$proxy: reload cycles failed: $(log_tail "$dir/rss.err" 2)"
+    fi
+    [[ -s $dir/rss.json ]] && row_args+=(--extra "$dir/rss.json")
   elif [[ $mode == routes:* ]]; then
     # After the measured run (so the reloads cost no measured CPU): one-route change,
     # then a full reload, each timed from the write until the proxy serves it.
@@ -741,6 +749,20 @@ scenario_reload_load() {
   for proxy in $PROXIES; do
     ROW_RELOADS=1 run_row reload_load "$proxy" wrk "routes:$RELOAD_ROUTES"
   done
+  stop_pid "$BACKEND_PID"
+}
+
+# reload_rss: Tollgate only (the target is its own baseline): the RELOAD_ROUTES table,
+# a short measured run, then RSS_CYCLES cycles of adding RSS_BATCH routes and removing
+# them; RSS must come back to within 10 % of where it started.
+scenario_reload_rss() {
+  start_backend reload_rss 6
+  if [[ " $PROXIES " == *" tollgate "* ]]; then
+    ROW_RSS_CYCLES=$RSS_CYCLES run_row reload_rss tollgate wrk "routes:$RELOAD_ROUTES"
+  else
+    log "reload_rss: skipped: tollgate not in PROXIES"
+    py skip --scenario reload_rss --proxy tollgate --reason "tollgate not in PROXIES" >>"$ROWS"
+  fi
   stop_pid "$BACKEND_PID"
 }
 

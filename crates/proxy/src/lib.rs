@@ -202,8 +202,16 @@ impl Gateway {
         let bound = running.iter().map(|(k, v)| (k.clone(), v.bound)).collect();
         self.shared.bound.store(Arc::new(bound));
         // Freeing a large route table is not free either; when this was the last
-        // reference, free it on the blocking pool too.
-        tokio::task::spawn_blocking(move || drop(current));
+        // reference, free it on the blocking pool too. Then hand what the reload freed
+        // back to the OS: glibc keeps freed memory in per-thread arenas (the blocking
+        // threads that parsed and compiled get their own), and without a trim RSS
+        // settles ~70 % above its starting point after a few reloads (bench reload_rss).
+        let metrics = self.shared.metrics.clone();
+        tokio::task::spawn_blocking(move || {
+            drop(current);
+            metrics.prune_routes();
+            release_freed_memory();
+        });
         Ok(version)
     }
 
@@ -278,6 +286,45 @@ impl Gateway {
 /// translator (certificates and keys load and match, TLS settings are coherent).
 pub fn check(snapshot: &ir::Snapshot) -> Result<(), CompileError> {
     runtime::compile(snapshot.clone(), None, &Metrics::default(), 0, false).map(|_| ())
+}
+
+/// Caps glibc's malloc arenas at `workers` (at least 2) unless `MALLOC_ARENA_MAX` is set.
+/// Call once at startup, before the runtime's threads start.
+///
+/// glibc gives threads up to 8 arenas per core; memory freed in one stays there. Reloads
+/// parse and compile on blocking-pool threads, so with the default RSS settled ~16 %
+/// above its baseline after 20 add/remove cycles, ~3 % with this cap (bench reload_rss);
+/// one arena per worker keeps request-path allocation uncontended.
+pub fn tune_allocator(workers: usize) {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
+    set_arena_max(workers.max(2));
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)] // one FFI call, see the SAFETY note
+fn set_arena_max(n: usize) {
+    let n = i32::try_from(n).unwrap_or(i32::MAX);
+    // SAFETY: mallopt only sets an allocator parameter; M_ARENA_MAX may be changed at
+    // any time and affects arenas created afterwards.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, n);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn set_arena_max(_n: usize) {}
+
+/// Returns freed heap memory to the OS (glibc only; elsewhere the allocator decides).
+#[allow(unsafe_code)] // one FFI call, see the SAFETY note
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it takes the
+    // arena locks itself and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Compiling the empty snapshot cannot fail; this keeps `new` free of `unwrap`.

@@ -102,6 +102,15 @@ impl Metrics {
         s
     }
 
+    /// Forgets the stats of routes no runtime uses any more (only this map holds them),
+    /// so routes that come and go across reloads do not grow memory and `/metrics`
+    /// without bound. A route removed and added back starts counting from zero, as a
+    /// new series.
+    pub(crate) fn prune_routes(&self) {
+        let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        routes.retain(|_, s| Arc::strong_count(s) > 1);
+    }
+
     /// Counts an upstream error of a kind for a service. Errors are rare, so a lock is fine.
     pub fn upstream_error(&self, service: &Arc<str>, kind: &'static str) {
         let mut m = self
@@ -268,6 +277,22 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routes_no_runtime_holds_are_pruned() {
+        let m = Metrics::default();
+        let kept = m.route("route/kept");
+        kept.record(200, Duration::from_millis(1));
+        m.route("route/gone").record(200, Duration::from_millis(1));
+        m.prune_routes();
+        let text = m.render();
+        assert!(text.contains("route=\"route/kept\""), "{text}");
+        assert!(!text.contains("route/gone"), "{text}");
+        assert!(
+            Arc::ptr_eq(&kept, &m.route("route/kept")),
+            "kept stats survive"
+        );
+    }
 
     #[test]
     fn counts_by_status_and_renders() {

@@ -36,6 +36,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    tollgate_proxy::tune_allocator(workers);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers.max(1))
         .thread_name("tollgate-worker")

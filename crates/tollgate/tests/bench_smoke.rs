@@ -22,6 +22,7 @@ const SCENARIOS: &[&str] = &[
     "routes_10",
     "routes_50",
     "reload_load",
+    "reload_rss",
 ];
 
 /// The echo backend is a binary of another package (`tollgate-test-support`), and Cargo
@@ -81,6 +82,8 @@ fn bench_harness_runs_every_scenario() {
         .env("RELOAD_ROUTES", "50")
         .env("RELOAD_CHANGES", "3")
         .env("RELOAD_INTERVAL", "0.3")
+        .env("RSS_CYCLES", "3")
+        .env("RSS_BATCH", "5")
         .env("CONNECTIONS", "8")
         .env("H2_CONNECTIONS", "2")
         .env("H2_STREAMS", "4")
@@ -113,6 +116,10 @@ fn bench_harness_runs_every_scenario() {
             "{scenario} row is not ok: {row}\n{context}"
         );
     }
+    assert!(
+        stdout.contains("reload_rss: tollgate RSS") && stdout.contains("after 3 cycles"),
+        "no RSS line for reload_rss\n{context}"
+    );
     assert!(
         results.join("latest.json").is_file(),
         "no latest.json in {}",
