@@ -12,8 +12,11 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tollgate_proxy::Gateway;
 
-/// Bursts of file events (editors write, rename, chmod) are folded into one reload.
-const DEBOUNCE: Duration = Duration::from_millis(150);
+/// Bursts of file events (editors write, rename, chmod) are folded into one reload: the
+/// reload starts once no event has come for this long...
+const QUIET: Duration = Duration::from_millis(40);
+/// ...or this long after the first event, if events keep coming.
+const MAX_WAIT: Duration = Duration::from_millis(500);
 
 /// What to react to: configuration files inside the configured directories, and exactly
 /// the files the configuration names or is.
@@ -82,8 +85,17 @@ impl Reloader {
             // after each successful reload.
             let mut watcher = watcher;
             while rx.recv().await.is_some() {
-                tokio::time::sleep(DEBOUNCE).await;
-                while rx.try_recv().is_ok() {}
+                let deadline = tokio::time::Instant::now() + MAX_WAIT;
+                loop {
+                    tokio::time::sleep(QUIET).await;
+                    let mut more = false;
+                    while rx.try_recv().is_ok() {
+                        more = true;
+                    }
+                    if !more || tokio::time::Instant::now() >= deadline {
+                        break;
+                    }
+                }
                 if let Some(files) = reload(&gateway, &paths, &opts).await {
                     watch_all(&mut watcher, &mut watched, &interest, &files);
                 }
