@@ -115,8 +115,11 @@ async fn run(
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
     );
     let may_retry_sent = idempotent && no_body;
-    let mirrors = route.filters.mirrors.iter().chain(&backend.filters.mirrors);
-    start_mirrors(mirrors, &out.method, &uri, &headers, no_body);
+    // Most routes mirror nothing: skip the call and its iterator outright.
+    if !(route.filters.mirrors.is_empty() && backend.filters.mirrors.is_empty()) {
+        let mirrors = route.filters.mirrors.iter().chain(&backend.filters.mirrors);
+        start_mirrors(mirrors, &out.method, &uri, &headers, no_body);
+    }
     let try_timeout = route.backend_timeout.unwrap_or(up.config.request_timeout);
     up.note_request();
 
