@@ -3,7 +3,9 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, header};
 use ipnet::IpNet;
 
@@ -14,18 +16,40 @@ static XFF: header::HeaderName = header::HeaderName::from_static("x-forwarded-fo
 static XFP: header::HeaderName = header::HeaderName::from_static("x-forwarded-proto");
 static XFH: header::HeaderName = header::HeaderName::from_static("x-forwarded-host");
 
+/// Ids are made this many at a time, into one buffer that each id then slices: a
+/// reference count per request instead of an allocation and a free.
+const IDS_PER_BLOCK: usize = 64;
+const ID_LEN: usize = 32;
+
 /// Makes request ids: a random per-process prefix and a counter, 32 hex digits. Unique
 /// without a random draw per request.
 pub(crate) struct RequestIds {
-    prefix: u64,
+    /// The prefix's 16 hex digits, written once.
+    prefix: [u8; 16],
+    /// The counter of the next block's first id: each block reserves its range here,
+    /// so ids stay unique even when two threads refill at once.
     counter: AtomicU64,
+    /// Ids made but not handed out yet.
+    block: Mutex<Block>,
+}
+
+/// `bytes[used * ID_LEN..]` are ids not handed out yet.
+struct Block {
+    bytes: Bytes,
+    used: usize,
 }
 
 impl RequestIds {
     pub(crate) fn new() -> Self {
+        let mut prefix = [0u8; 16];
+        hex16(rand::random(), &mut prefix);
         Self {
-            prefix: rand::random(),
+            prefix,
             counter: AtomicU64::new(rand::random::<u32>().into()),
+            block: Mutex::new(Block {
+                bytes: Bytes::new(),
+                used: IDS_PER_BLOCK,
+            }),
         }
     }
 
@@ -41,12 +65,44 @@ impl RequestIds {
     }
 
     pub(crate) fn generate(&self) -> HeaderValue {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let mut buf = [0u8; 32];
-        hex16(self.prefix, &mut buf[..16]);
-        hex16(n, &mut buf[16..]);
+        let id = self.take().unwrap_or_else(|| self.refill());
         // Hex digits are always a valid header value.
-        HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static("0"))
+        HeaderValue::from_maybe_shared(id).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    }
+
+    /// The next id of the current block, if it has one left.
+    fn take(&self) -> Option<Bytes> {
+        // The lock only guards a slice and a count, so a poisoned one is still sound.
+        let mut block = self.block.lock().unwrap_or_else(PoisonError::into_inner);
+        if block.used == IDS_PER_BLOCK {
+            return None;
+        }
+        let start = block.used * ID_LEN;
+        block.used += 1;
+        Some(block.bytes.slice(start..start + ID_LEN))
+    }
+
+    /// Makes a new block outside the lock, keeps its first id and installs the rest.
+    /// Two threads refilling at once just skip the ids of the block that loses.
+    fn refill(&self) -> Bytes {
+        let first = self
+            .counter
+            .fetch_add(IDS_PER_BLOCK as u64, Ordering::Relaxed);
+        let mut buf = Vec::with_capacity(ID_LEN * IDS_PER_BLOCK);
+        for i in 0..IDS_PER_BLOCK as u64 {
+            let mut id = [0u8; ID_LEN];
+            id[..16].copy_from_slice(&self.prefix);
+            hex16(first.wrapping_add(i), &mut id[16..]);
+            buf.extend_from_slice(&id);
+        }
+        let bytes = Bytes::from(buf);
+        let mine = bytes.slice(..ID_LEN);
+        let mut block = self.block.lock().unwrap_or_else(PoisonError::into_inner);
+        let old = std::mem::replace(&mut *block, Block { bytes, used: 1 });
+        drop(block);
+        // Freed (if no id of it is still alive) after the lock is released.
+        drop(old);
+        mine
     }
 }
 
@@ -178,6 +234,12 @@ mod tests {
             HeaderValue::from_str(&"a".repeat(129)).expect("v"),
         );
         assert_eq!(ids.for_request(&h).len(), 32);
+        // Across block refills too.
+        let many: std::collections::HashSet<_> = (0..IDS_PER_BLOCK * 3)
+            .map(|_| ids.generate().to_str().map(str::to_owned).expect("hex"))
+            .collect();
+        assert_eq!(many.len(), IDS_PER_BLOCK * 3);
+        assert!(many.iter().all(|id| id.len() == ID_LEN));
     }
 
     #[test]

@@ -49,59 +49,117 @@ pub(crate) fn find_head_end(prev: &[u8], data: &[u8]) -> Option<usize> {
 /// Parses a complete response head (ending with the empty line). `None` when it is not
 /// an HTTP/1.x response head the guard can follow.
 pub(crate) fn parse_response_head(head: &[u8]) -> Option<ResponseHead> {
-    let mut lines = head.split(|&b| b == b'\n');
-    let status_line = lines.next()?;
-    let status = match status_line {
-        [
-            b'H',
-            b'T',
-            b'T',
-            b'P',
-            b'/',
-            b'1',
-            b'.',
-            b'0' | b'1',
-            b' ',
-            rest @ ..,
-        ] => {
-            let [
-                a @ b'1'..=b'5',
-                b @ b'0'..=b'9',
-                c @ b'0'..=b'9',
-                b' ' | b'\r',
-                ..,
-            ] = *rest
-            else {
-                return None;
+    scan_response_head(head).and_then(|(_, parsed)| parsed)
+}
+
+/// Finds where the head at the start of `data` ends (as [`find_head_end`] with nothing
+/// before it) and parses it in the same pass: `None` when `data` holds no complete
+/// head, else the index just past its empty line and what [`parse_response_head`] says
+/// of `data[..end]`. One pass over the lines, because hyper writes every head whole and
+/// usually with its body, and this runs once per response.
+pub(crate) fn scan_response_head(data: &[u8]) -> Option<(usize, Option<ResponseHead>)> {
+    let first_lf = memchr::memchr(b'\n', data)?;
+    let status = parse_status_line(&data[..first_lf]);
+    let mut fields = Framing::default();
+    let mut valid = status.is_some();
+    // The head ends at the first CRLF CRLF: a line that is just CR, after a line
+    // that ended with CR.
+    let mut prev_cr = data[..first_lf].last() == Some(&b'\r');
+    let mut start = first_lf + 1;
+    loop {
+        let lf = start + memchr::memchr(b'\n', data.get(start..)?)?;
+        let line = &data[start..lf];
+        if prev_cr && line == b"\r" {
+            let parsed = match status {
+                Some(status) if valid => Some(ResponseHead {
+                    status,
+                    body: fields.body(),
+                }),
+                _ => None,
             };
-            u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0')
+            return Some((lf + 1, parsed));
         }
-        _ => return None,
+        prev_cr = line.last() == Some(&b'\r');
+        // After an invalid field the rest is only searched for the end of the head.
+        if valid {
+            valid = fields.add(line.strip_suffix(b"\r").unwrap_or(line));
+        }
+        start = lf + 1;
+    }
+}
+
+/// The status code of an `HTTP/1.0` or `HTTP/1.1` status line (CR included or not).
+fn parse_status_line(line: &[u8]) -> Option<u16> {
+    let [
+        b'H',
+        b'T',
+        b'T',
+        b'P',
+        b'/',
+        b'1',
+        b'.',
+        b'0' | b'1',
+        b' ',
+        a @ b'1'..=b'5',
+        b @ b'0'..=b'9',
+        c @ b'0'..=b'9',
+        b' ' | b'\r',
+        ..,
+    ] = *line
+    else {
+        return None;
     };
-    let mut length = None;
-    let mut chunked = None;
-    for line in lines {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(colon) = memchr::memchr(b':', line) else {
-            continue;
-        };
-        let (name, value) = (&line[..colon], trim_ows(&line[colon + 1..]));
-        if name.eq_ignore_ascii_case(b"content-length") {
-            let n = parse_decimal(value)?;
-            if length.is_some_and(|old| old != n) {
-                return None;
+    Some(u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'))
+}
+
+/// The framing fields of a response head, folded line by line.
+#[derive(Default)]
+struct Framing {
+    length: Option<u64>,
+    chunked: Option<bool>,
+}
+
+const CONTENT_LENGTH: &[u8] = b"content-length";
+const TRANSFER_ENCODING: &[u8] = b"transfer-encoding";
+
+impl Framing {
+    /// Folds in one header line (without its line ending). `false` when the head
+    /// cannot be followed (an unreadable or conflicting `Content-Length`).
+    fn add(&mut self, line: &[u8]) -> bool {
+        // The name is what precedes the first colon: checking the first byte and the
+        // colon's position first skips the case-insensitive compare for other fields.
+        match line.first() {
+            Some(b'c' | b'C')
+                if line.get(CONTENT_LENGTH.len()) == Some(&b':')
+                    && line[..CONTENT_LENGTH.len()].eq_ignore_ascii_case(CONTENT_LENGTH) =>
+            {
+                let Some(n) = parse_decimal(trim_ows(&line[CONTENT_LENGTH.len() + 1..])) else {
+                    return false;
+                };
+                if self.length.is_some_and(|old| old != n) {
+                    return false;
+                }
+                self.length = Some(n);
             }
-            length = Some(n);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            // As hyper and RFC 9112 §6.3 do: chunked if it is the final coding.
-            let last = value.rsplit(|&b| b == b',').next().map(trim_ows);
-            chunked = Some(last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")));
+            Some(b't' | b'T')
+                if line.get(TRANSFER_ENCODING.len()) == Some(&b':')
+                    && line[..TRANSFER_ENCODING.len()].eq_ignore_ascii_case(TRANSFER_ENCODING) =>
+            {
+                // As hyper and RFC 9112 §6.3 do: chunked if it is the final coding.
+                let value = trim_ows(&line[TRANSFER_ENCODING.len() + 1..]);
+                let last = value.rsplit(|&b| b == b',').next().map(trim_ows);
+                self.chunked = Some(last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")));
+            }
+            _ => {}
+        }
+        true
+    }
+
+    fn body(&self) -> ResponseBody {
+        match (self.chunked, self.length) {
+            (Some(true), _) => ResponseBody::Chunked,
+            (Some(false), _) | (None, None) => ResponseBody::UntilClose,
+            (None, Some(n)) => ResponseBody::Length(n),
         }
     }
-    let body = match (chunked, length) {
-        (Some(true), _) => ResponseBody::Chunked,
-        (Some(false), _) | (None, None) => ResponseBody::UntilClose,
-        (None, Some(n)) => ResponseBody::Length(n),
-    };
-    Some(ResponseHead { status, body })
 }

@@ -4,7 +4,9 @@
 use super::{Read, Session, Write};
 use crate::chunked::{Chunked, Progress};
 use crate::head::{HeadScan, UpgradeKind};
-use crate::response::{ResponseBody, ResponseHead, find_head_end, parse_response_head};
+use crate::response::{
+    ResponseBody, ResponseHead, find_head_end, parse_response_head, scan_response_head,
+};
 
 /// A response head longer than this is not followed (hyper never writes one; the
 /// guard then just stops answering on its own).
@@ -18,7 +20,25 @@ impl Session {
     pub(crate) fn observe_write(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
             match &mut self.write {
+                Write::Head if self.resp_head.is_empty() => {
+                    // The usual case: a whole head at the start of this write, found
+                    // and parsed in one pass.
+                    let Some((end, head)) = scan_response_head(data) else {
+                        if data.len() > MAX_RESPONSE_HEAD {
+                            self.untrack();
+                        } else {
+                            self.resp_head.extend_from_slice(data);
+                        }
+                        return;
+                    };
+                    data = &data[end..];
+                    match head {
+                        Some(head) => self.on_response_head(head),
+                        None => self.untrack(),
+                    }
+                }
                 Write::Head => {
+                    // The rest of a head split across writes.
                     let Some(end) = find_head_end(&self.resp_head, data) else {
                         if self.resp_head.len() + data.len() > MAX_RESPONSE_HEAD {
                             self.untrack();
@@ -27,14 +47,9 @@ impl Session {
                         }
                         return;
                     };
-                    let head = if self.resp_head.is_empty() {
-                        parse_response_head(&data[..end])
-                    } else {
-                        self.resp_head.extend_from_slice(&data[..end]);
-                        let head = parse_response_head(&self.resp_head);
-                        self.resp_head.clear();
-                        head
-                    };
+                    self.resp_head.extend_from_slice(&data[..end]);
+                    let head = parse_response_head(&self.resp_head);
+                    self.resp_head.clear();
                     data = &data[end..];
                     match head {
                         Some(head) => self.on_response_head(head),
