@@ -183,6 +183,9 @@ start_bg() {
   local name=$1 cpu=$2
   shift 2
   BG_LOG=$TMP/$name.log
+  # Created here, not by the background child's redirection: under load the child may
+  # not have run yet when the caller first reads the log.
+  : >"$BG_LOG"
   if [[ -n ${BG_STDOUT:-} ]]; then
     taskset -c "$cpu" "$@" >"$BG_STDOUT" 2>"$BG_LOG" &
   else
@@ -311,7 +314,7 @@ start_backend() {
   BACKEND_PID=$BG_PID
   # It binds port 0 and prints "tollgate-echo NAME listening on ADDR".
   for ((i = 0; i < 100; i++)); do
-    addr=$(sed -n 's/.* listening on \(127\.[0-9.]*:[0-9]*\).*/\1/p' "$BG_LOG" | head -1)
+    addr=$(sed -n 's/.* listening on \(127\.[0-9.]*:[0-9]*\).*/\1/p' "$BG_LOG" 2>/dev/null | head -1 || true)
     [[ -n $addr ]] && break
     alive "$BACKEND_PID" || break
     sleep 0.1
