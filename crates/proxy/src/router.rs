@@ -416,8 +416,27 @@ impl RouteTable {
         query: Option<&str>,
         headers: &http::HeaderMap,
     ) -> Option<&Arc<Route>> {
-        let vh = self
-            .exact
+        self.find_linear(host, method, path, query, headers)
+    }
+
+    /// The route for a request by trying every route of the virtual host in precedence
+    /// order: what [`find`](Self::find) must always agree with.
+    pub(crate) fn find_linear(
+        &self,
+        host: &str,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+        headers: &http::HeaderMap,
+    ) -> Option<&Arc<Route>> {
+        self.vhosts[self.vhost(host)?]
+            .iter()
+            .find(|r| r.matches(method, path, query, headers))
+    }
+
+    /// The virtual host for `host`: exact name, then the longest `*.suffix`, then `*`.
+    fn vhost(&self, host: &str) -> Option<usize> {
+        self.exact
             .get(host)
             .copied()
             .or_else(|| {
@@ -426,10 +445,7 @@ impl RouteTable {
                     .find(|(s, _)| host.len() > s.len() && host.ends_with(&**s))
                     .map(|(_, i)| *i)
             })
-            .or(self.any)?;
-        self.vhosts[vh]
-            .iter()
-            .find(|r| r.matches(method, path, query, headers))
+            .or(self.any)
     }
 }
 
