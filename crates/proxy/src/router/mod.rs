@@ -8,9 +8,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue, Method};
+use http::{HeaderName, Method};
 use regex::Regex;
 use tollgate_ir as ir;
+
+mod filters;
+
+use filters::resolve;
+pub(crate) use filters::{Backend, CompiledFilters};
 
 use crate::metrics::{Metrics, RouteStats};
 use crate::upstream::Upstream;
@@ -57,56 +62,6 @@ pub(crate) struct Route {
     pub(crate) total_weight: u64,
 }
 
-/// Filters with header names and values validated and mirror services resolved.
-#[derive(Default)]
-pub(crate) struct CompiledFilters {
-    pub(crate) request_headers: Option<HeaderOps>,
-    pub(crate) response_headers: Option<HeaderOps>,
-    pub(crate) url_rewrite: Option<ir::UrlRewrite>,
-    /// Mirror targets and the percentage of requests each gets.
-    pub(crate) mirrors: Vec<(Arc<Upstream>, u8)>,
-}
-
-impl CompiledFilters {
-    fn compile(f: &ir::Filters, ups: &Upstreams) -> Result<Self, String> {
-        Ok(Self {
-            request_headers: f
-                .request_headers
-                .as_ref()
-                .map(HeaderOps::compile)
-                .transpose()?,
-            response_headers: f
-                .response_headers
-                .as_ref()
-                .map(HeaderOps::compile)
-                .transpose()?,
-            url_rewrite: f.url_rewrite.clone(),
-            mirrors: f
-                .mirrors
-                .iter()
-                .map(|m| Ok((resolve(ups, &m.service)?, m.percent)))
-                .collect::<Result<Vec<_>, String>>()?,
-        })
-    }
-}
-
-/// One weighted entry of a forwarding route.
-pub(crate) struct Backend {
-    /// Where requests that pick this entry go; `None` when they are answered with
-    /// `respond` instead (an invalid Kubernetes backendRef keeps its share as 500s).
-    pub(crate) upstream: Option<Arc<Upstream>>,
-    pub(crate) respond: Option<ir::DirectResponse>,
-    pub(crate) weight: u32,
-    /// Applied after the route's own when this entry is picked (backendRef filters).
-    pub(crate) filters: CompiledFilters,
-}
-
-fn resolve(ups: &Upstreams, name: &str) -> Result<Arc<Upstream>, String> {
-    ups.get(name)
-        .cloned()
-        .ok_or_else(|| format!("unknown service {name:?}"))
-}
-
 enum PathMatcher {
     Prefix(String),
     Exact(String),
@@ -116,50 +71,6 @@ enum PathMatcher {
 enum ValueMatcher {
     Exact(String),
     Regex(Regex),
-}
-
-/// Header changes with names and values validated at compile time.
-pub(crate) struct HeaderOps {
-    pub(crate) set: Vec<(HeaderName, HeaderValue)>,
-    pub(crate) add: Vec<(HeaderName, HeaderValue)>,
-    pub(crate) remove: Vec<HeaderName>,
-}
-
-impl HeaderOps {
-    fn compile(h: &ir::HeaderChanges) -> Result<Self, String> {
-        let pair = |(k, v): &(String, String)| -> Result<(HeaderName, HeaderValue), String> {
-            Ok((
-                HeaderName::from_bytes(k.as_bytes())
-                    .map_err(|_| format!("invalid header name {k:?}"))?,
-                HeaderValue::from_str(v).map_err(|_| format!("invalid header value {v:?}"))?,
-            ))
-        };
-        Ok(Self {
-            set: h.set.iter().map(pair).collect::<Result<_, _>>()?,
-            add: h.add.iter().map(pair).collect::<Result<_, _>>()?,
-            remove: h
-                .remove
-                .iter()
-                .map(|k| {
-                    HeaderName::from_bytes(k.as_bytes())
-                        .map_err(|_| format!("invalid header name {k:?}"))
-                })
-                .collect::<Result<_, _>>()?,
-        })
-    }
-
-    /// Applies remove, set, add.
-    pub(crate) fn apply(&self, headers: &mut http::HeaderMap) {
-        for k in &self.remove {
-            headers.remove(k);
-        }
-        for (k, v) in &self.set {
-            headers.insert(k.clone(), v.clone());
-        }
-        for (k, v) in &self.add {
-            headers.append(k.clone(), v.clone());
-        }
-    }
 }
 
 fn anchored(pattern: &str) -> Result<Regex, String> {
@@ -450,24 +361,4 @@ impl RouteTable {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefix_is_segment_wise() {
-        assert!(prefix_matches("/orders", "/orders"));
-        assert!(prefix_matches("/orders", "/orders/1"));
-        assert!(!prefix_matches("/orders", "/ordersx"));
-        assert!(prefix_matches("", "/anything"));
-    }
-
-    #[test]
-    fn query_values_are_decoded() {
-        assert_eq!(query_value("a=1&v=2", "v").as_deref(), Some("2"));
-        assert_eq!(query_value("v=a%20b", "v").as_deref(), Some("a b"));
-        assert_eq!(query_value("v", "v").as_deref(), Some(""));
-        assert_eq!(query_value("x=1", "v"), None);
-        assert_eq!(query_value("v=%zz", "v").as_deref(), Some("%zz"));
-        assert_eq!(query_value("v=%4", "v").as_deref(), Some("%4"));
-    }
-}
+mod tests;
