@@ -2,7 +2,9 @@
 //!
 //! The translator already sorted every virtual host's routes by precedence, so matching is
 //! "first route whose conditions hold". Host lookup: exact name, then the longest
-//! `*.suffix`, then `*`.
+//! `*.suffix`, then `*`. A host with more than a few routes gets an [`index`] by path
+//! segment built at compile time, so a lookup tries only the routes whose path can
+//! match, with the same answer as the plain scan.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,9 +15,11 @@ use regex::Regex;
 use tollgate_ir as ir;
 
 mod filters;
+mod index;
 
 use filters::resolve;
 pub(crate) use filters::{Backend, CompiledFilters};
+use index::Index;
 
 use crate::metrics::{Metrics, RouteStats};
 use crate::upstream::Upstream;
@@ -38,8 +42,22 @@ pub(crate) struct RouteTable {
     /// `(".example.com", vhost)`, longest suffix first.
     wildcard: Vec<(Box<str>, usize)>,
     any: Option<usize>,
-    vhosts: Vec<Vec<Arc<Route>>>,
+    vhosts: Vec<VirtualHost>,
 }
+
+/// A virtual host's routes, in precedence order, and their index when there are enough
+/// of them for the index to pay.
+struct VirtualHost {
+    routes: Vec<Arc<Route>>,
+    index: Option<Index>,
+}
+
+/// Hosts with more routes than this get an index; smaller ones are scanned in order.
+/// The index costs about as much as scanning 12 (`bench/run.sh`'s table layout: 1 in 10
+/// a regex) to 16 (the router bench's: 1 in 20) routes, measured in instructions per
+/// lookup under cachegrind and by `benches/router_scale.rs` (`router/crossover`); up to
+/// here the scan is at least as fast, and a small table must not pay for the index.
+const INDEX_MIN_ROUTES: usize = 16;
 
 /// A compiled route.
 pub(crate) struct Route {
@@ -160,6 +178,11 @@ impl Route {
         })
     }
 
+    /// Whether the request meets every condition of the route.
+    // These three are inlined into each caller, as `matches` was when the scan was its
+    // only caller: a call per route tried made a small table's lookup up to a sixth
+    // slower (instruction counts under cachegrind).
+    #[inline(always)]
     fn matches(
         &self,
         method: &Method,
@@ -167,14 +190,27 @@ impl Route {
         query: Option<&str>,
         headers: &http::HeaderMap,
     ) -> bool {
-        let path_ok = match &self.path {
+        self.path_matches(path) && self.conditions_match(method, query, headers)
+    }
+
+    #[inline(always)]
+    fn path_matches(&self, path: &str) -> bool {
+        match &self.path {
             PathMatcher::Exact(p) => p == path,
             PathMatcher::Prefix(p) => prefix_matches(p, path),
             PathMatcher::Regex(r) => r.is_match(path),
-        };
-        if !path_ok {
-            return false;
         }
+    }
+
+    /// The conditions besides the path: methods, headers, query. The index calls this
+    /// alone where the trie node already proves the path.
+    #[inline(always)]
+    fn conditions_match(
+        &self,
+        method: &Method,
+        query: Option<&str>,
+        headers: &http::HeaderMap,
+    ) -> bool {
         if !self.methods.is_empty() && !self.methods.contains(method) {
             return false;
         }
@@ -304,7 +340,11 @@ impl RouteTable {
                         .map_err(|e| format!("{}: {e}", r.name))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            t.vhosts.push(routes);
+            // Built at compile time, so a lookup only walks it.
+            let index = (routes.len() > INDEX_MIN_ROUTES)
+                .then(|| Index::build(&routes))
+                .flatten();
+            t.vhosts.push(VirtualHost { routes, index });
             let host = vh.host.to_ascii_lowercase();
             if host == "*" {
                 t.any = Some(i);
@@ -327,11 +367,21 @@ impl RouteTable {
         query: Option<&str>,
         headers: &http::HeaderMap,
     ) -> Option<&Arc<Route>> {
-        self.find_linear(host, method, path, query, headers)
+        let vh = &self.vhosts[self.vhost(host)?];
+        match &vh.index {
+            Some(index) => vh
+                .routes
+                .get(index.find(&vh.routes, method, path, query, headers)?),
+            None => vh
+                .routes
+                .iter()
+                .find(|r| r.matches(method, path, query, headers)),
+        }
     }
 
     /// The route for a request by trying every route of the virtual host in precedence
-    /// order: what [`find`](Self::find) must always agree with.
+    /// order, even where [`find`](Self::find) uses the index: what `find` must always
+    /// agree with.
     pub(crate) fn find_linear(
         &self,
         host: &str,
@@ -341,6 +391,7 @@ impl RouteTable {
         headers: &http::HeaderMap,
     ) -> Option<&Arc<Route>> {
         self.vhosts[self.vhost(host)?]
+            .routes
             .iter()
             .find(|r| r.matches(method, path, query, headers))
     }
