@@ -20,9 +20,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::hint::black_box;
-use std::time::Duration;
+mod common;
 
+use std::hint::black_box;
+
+use common::{add_listener, common_headers, route, service};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, Method};
 use tollgate_ir as ir;
@@ -87,52 +89,6 @@ fn host_name(i: usize, hosts: usize) -> String {
     }
 }
 
-fn route(
-    name: String,
-    path: ir::PathMatch,
-    headers: Vec<ir::ValueMatch>,
-    svc: String,
-) -> ir::Route {
-    ir::Route {
-        name,
-        matches: ir::RouteMatch {
-            path,
-            methods: Vec::new(),
-            headers,
-            query: Vec::new(),
-        },
-        filters: ir::Filters::default(),
-        action: ir::Action::Forward(vec![ir::WeightedBackend {
-            service: svc,
-            weight: 1,
-            filters: ir::Filters::default(),
-            respond: None,
-        }]),
-        timeout: None,
-        backend_timeout: None,
-    }
-}
-
-fn service(name: &str, i: usize) -> ir::Service {
-    ir::Service {
-        name: name.to_owned(),
-        endpoints: vec![
-            format!("10.{}.{}.1:8080", i / 250 % 250, i % 250),
-            format!("10.{}.{}.2:8080", i / 250 % 250, i % 250),
-        ],
-        protocol: ir::UpstreamProtocol::Http,
-        load_balancer: ir::LoadBalancer::RoundRobin,
-        health_check: None,
-        outlier_detection: ir::OutlierDetection::default(),
-        connect_timeout: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(30),
-        idle_timeout: Duration::from_secs(300),
-        retries: ir::Retries::default(),
-        max_connections_per_endpoint: 1024,
-        tls: None,
-    }
-}
-
 /// One listener `web`; one service per 10 routes of a host.
 fn snapshot(layout: Layout, n: usize) -> ir::Snapshot {
     let (hosts, per_host) = layout.shape(n);
@@ -157,14 +113,10 @@ fn snapshot(layout: Layout, n: usize) -> ir::Snapshot {
             ));
         }
         for k in 0..shape.canary {
-            let canary = ir::ValueMatch {
-                name: "x-canary".into(),
-                value: ir::StringMatch::Exact("always".into()),
-            };
             routes.push(route(
                 format!("h{h:04}/canary-{k:04}"),
                 ir::PathMatch::Prefix(format!("/api/v1/s{k:04}")),
-                vec![canary],
+                vec![common::header("x-canary", "always")],
                 svc(k),
             ));
         }
@@ -186,17 +138,7 @@ fn snapshot(layout: Layout, n: usize) -> ir::Snapshot {
             routes,
         });
     }
-    snap.listeners.insert(
-        "web".into(),
-        ir::Listener {
-            name: "web".into(),
-            address: "127.0.0.1:8080".parse().unwrap(),
-            protocol: ir::ListenerProtocol::Http,
-            tls: None,
-            redirect_to_https: None,
-            virtual_hosts,
-        },
-    );
+    add_listener(&mut snap, virtual_hosts);
     snap
 }
 
@@ -207,21 +149,6 @@ struct Request {
     path: String,
     headers: HeaderMap,
     expect: Option<String>,
-}
-
-/// Headers a browser or SDK sends anyway: the matcher sees them on every request.
-fn common_headers() -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (k, v) in [
-        ("user-agent", "bench/1.0"),
-        ("accept", "application/json"),
-        ("accept-encoding", "gzip, br"),
-        ("x-request-id", "3f2b8c1e-bench"),
-        ("authorization", "Bearer abc.def.ghi"),
-    ] {
-        h.insert(k, HeaderValue::from_static(v));
-    }
-    h
 }
 
 /// The request kinds: first route, a late route, a regex route, a header-matched route,

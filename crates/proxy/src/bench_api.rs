@@ -59,3 +59,22 @@ pub fn find<'a>(
         .find(host, method, path, query, headers)
         .map(|r| &*r.name)
 }
+
+/// As [`find`], but always by the plain precedence-order scan of the virtual host's
+/// routes, without the per-host index: the baseline that the index must beat (and agree
+/// with), for the crossover bench.
+#[doc(hidden)]
+pub fn find_linear<'a>(
+    rt: &'a Runtime,
+    listener: &str,
+    host: &str,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Option<&'a str> {
+    rt.tables
+        .get(listener)?
+        .find_linear(host, method, path, query, headers)
+        .map(|r| &*r.name)
+}

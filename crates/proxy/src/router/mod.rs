@@ -2,15 +2,24 @@
 //!
 //! The translator already sorted every virtual host's routes by precedence, so matching is
 //! "first route whose conditions hold". Host lookup: exact name, then the longest
-//! `*.suffix`, then `*`.
+//! `*.suffix`, then `*`. A host with more than a few routes gets an [`index`] by path
+//! segment built at compile time, so a lookup tries only the routes whose path can
+//! match, with the same answer as the plain scan.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue, Method};
+use http::{HeaderName, Method};
 use regex::Regex;
 use tollgate_ir as ir;
+
+mod filters;
+mod index;
+
+use filters::resolve;
+pub(crate) use filters::{Backend, CompiledFilters};
+use index::Index;
 
 use crate::metrics::{Metrics, RouteStats};
 use crate::upstream::Upstream;
@@ -33,8 +42,22 @@ pub(crate) struct RouteTable {
     /// `(".example.com", vhost)`, longest suffix first.
     wildcard: Vec<(Box<str>, usize)>,
     any: Option<usize>,
-    vhosts: Vec<Vec<Arc<Route>>>,
+    vhosts: Vec<VirtualHost>,
 }
+
+/// A virtual host's routes, in precedence order, and their index when there are enough
+/// of them for the index to pay.
+struct VirtualHost {
+    routes: Vec<Arc<Route>>,
+    index: Option<Index>,
+}
+
+/// Hosts with more routes than this get an index; smaller ones are scanned in order.
+/// The index costs about as much as scanning 12 (`bench/run.sh`'s table layout: 1 in 10
+/// a regex) to 16 (the router bench's: 1 in 20) routes, measured in instructions per
+/// lookup under cachegrind and by `benches/router_scale.rs` (`router/crossover`); up to
+/// here the scan is at least as fast, and a small table must not pay for the index.
+const INDEX_MIN_ROUTES: usize = 16;
 
 /// A compiled route.
 pub(crate) struct Route {
@@ -57,56 +80,6 @@ pub(crate) struct Route {
     pub(crate) total_weight: u64,
 }
 
-/// Filters with header names and values validated and mirror services resolved.
-#[derive(Default)]
-pub(crate) struct CompiledFilters {
-    pub(crate) request_headers: Option<HeaderOps>,
-    pub(crate) response_headers: Option<HeaderOps>,
-    pub(crate) url_rewrite: Option<ir::UrlRewrite>,
-    /// Mirror targets and the percentage of requests each gets.
-    pub(crate) mirrors: Vec<(Arc<Upstream>, u8)>,
-}
-
-impl CompiledFilters {
-    fn compile(f: &ir::Filters, ups: &Upstreams) -> Result<Self, String> {
-        Ok(Self {
-            request_headers: f
-                .request_headers
-                .as_ref()
-                .map(HeaderOps::compile)
-                .transpose()?,
-            response_headers: f
-                .response_headers
-                .as_ref()
-                .map(HeaderOps::compile)
-                .transpose()?,
-            url_rewrite: f.url_rewrite.clone(),
-            mirrors: f
-                .mirrors
-                .iter()
-                .map(|m| Ok((resolve(ups, &m.service)?, m.percent)))
-                .collect::<Result<Vec<_>, String>>()?,
-        })
-    }
-}
-
-/// One weighted entry of a forwarding route.
-pub(crate) struct Backend {
-    /// Where requests that pick this entry go; `None` when they are answered with
-    /// `respond` instead (an invalid Kubernetes backendRef keeps its share as 500s).
-    pub(crate) upstream: Option<Arc<Upstream>>,
-    pub(crate) respond: Option<ir::DirectResponse>,
-    pub(crate) weight: u32,
-    /// Applied after the route's own when this entry is picked (backendRef filters).
-    pub(crate) filters: CompiledFilters,
-}
-
-fn resolve(ups: &Upstreams, name: &str) -> Result<Arc<Upstream>, String> {
-    ups.get(name)
-        .cloned()
-        .ok_or_else(|| format!("unknown service {name:?}"))
-}
-
 enum PathMatcher {
     Prefix(String),
     Exact(String),
@@ -116,50 +89,6 @@ enum PathMatcher {
 enum ValueMatcher {
     Exact(String),
     Regex(Regex),
-}
-
-/// Header changes with names and values validated at compile time.
-pub(crate) struct HeaderOps {
-    pub(crate) set: Vec<(HeaderName, HeaderValue)>,
-    pub(crate) add: Vec<(HeaderName, HeaderValue)>,
-    pub(crate) remove: Vec<HeaderName>,
-}
-
-impl HeaderOps {
-    fn compile(h: &ir::HeaderChanges) -> Result<Self, String> {
-        let pair = |(k, v): &(String, String)| -> Result<(HeaderName, HeaderValue), String> {
-            Ok((
-                HeaderName::from_bytes(k.as_bytes())
-                    .map_err(|_| format!("invalid header name {k:?}"))?,
-                HeaderValue::from_str(v).map_err(|_| format!("invalid header value {v:?}"))?,
-            ))
-        };
-        Ok(Self {
-            set: h.set.iter().map(pair).collect::<Result<_, _>>()?,
-            add: h.add.iter().map(pair).collect::<Result<_, _>>()?,
-            remove: h
-                .remove
-                .iter()
-                .map(|k| {
-                    HeaderName::from_bytes(k.as_bytes())
-                        .map_err(|_| format!("invalid header name {k:?}"))
-                })
-                .collect::<Result<_, _>>()?,
-        })
-    }
-
-    /// Applies remove, set, add.
-    pub(crate) fn apply(&self, headers: &mut http::HeaderMap) {
-        for k in &self.remove {
-            headers.remove(k);
-        }
-        for (k, v) in &self.set {
-            headers.insert(k.clone(), v.clone());
-        }
-        for (k, v) in &self.add {
-            headers.append(k.clone(), v.clone());
-        }
-    }
 }
 
 fn anchored(pattern: &str) -> Result<Regex, String> {
@@ -249,6 +178,11 @@ impl Route {
         })
     }
 
+    /// Whether the request meets every condition of the route.
+    // These three are inlined into each caller, as `matches` was when the scan was its
+    // only caller: a call per route tried made a small table's lookup up to a sixth
+    // slower (instruction counts under cachegrind).
+    #[inline(always)]
     fn matches(
         &self,
         method: &Method,
@@ -256,14 +190,27 @@ impl Route {
         query: Option<&str>,
         headers: &http::HeaderMap,
     ) -> bool {
-        let path_ok = match &self.path {
+        self.path_matches(path) && self.conditions_match(method, query, headers)
+    }
+
+    #[inline(always)]
+    fn path_matches(&self, path: &str) -> bool {
+        match &self.path {
             PathMatcher::Exact(p) => p == path,
             PathMatcher::Prefix(p) => prefix_matches(p, path),
             PathMatcher::Regex(r) => r.is_match(path),
-        };
-        if !path_ok {
-            return false;
         }
+    }
+
+    /// The conditions besides the path: methods, headers, query. The index calls this
+    /// alone where the trie node already proves the path.
+    #[inline(always)]
+    fn conditions_match(
+        &self,
+        method: &Method,
+        query: Option<&str>,
+        headers: &http::HeaderMap,
+    ) -> bool {
         if !self.methods.is_empty() && !self.methods.contains(method) {
             return false;
         }
@@ -393,7 +340,11 @@ impl RouteTable {
                         .map_err(|e| format!("{}: {e}", r.name))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            t.vhosts.push(routes);
+            // Built at compile time, so a lookup only walks it.
+            let index = (routes.len() > INDEX_MIN_ROUTES)
+                .then(|| Index::build(&routes))
+                .flatten();
+            t.vhosts.push(VirtualHost { routes, index });
             let host = vh.host.to_ascii_lowercase();
             if host == "*" {
                 t.any = Some(i);
@@ -416,8 +367,38 @@ impl RouteTable {
         query: Option<&str>,
         headers: &http::HeaderMap,
     ) -> Option<&Arc<Route>> {
-        let vh = self
-            .exact
+        let vh = &self.vhosts[self.vhost(host)?];
+        match &vh.index {
+            Some(index) => vh
+                .routes
+                .get(index.find(&vh.routes, method, path, query, headers)?),
+            None => vh
+                .routes
+                .iter()
+                .find(|r| r.matches(method, path, query, headers)),
+        }
+    }
+
+    /// The route for a request by trying every route of the virtual host in precedence
+    /// order, even where [`find`](Self::find) uses the index: what `find` must always
+    /// agree with.
+    pub(crate) fn find_linear(
+        &self,
+        host: &str,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+        headers: &http::HeaderMap,
+    ) -> Option<&Arc<Route>> {
+        self.vhosts[self.vhost(host)?]
+            .routes
+            .iter()
+            .find(|r| r.matches(method, path, query, headers))
+    }
+
+    /// The virtual host for `host`: exact name, then the longest `*.suffix`, then `*`.
+    fn vhost(&self, host: &str) -> Option<usize> {
+        self.exact
             .get(host)
             .copied()
             .or_else(|| {
@@ -426,32 +407,9 @@ impl RouteTable {
                     .find(|(s, _)| host.len() > s.len() && host.ends_with(&**s))
                     .map(|(_, i)| *i)
             })
-            .or(self.any)?;
-        self.vhosts[vh]
-            .iter()
-            .find(|r| r.matches(method, path, query, headers))
+            .or(self.any)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefix_is_segment_wise() {
-        assert!(prefix_matches("/orders", "/orders"));
-        assert!(prefix_matches("/orders", "/orders/1"));
-        assert!(!prefix_matches("/orders", "/ordersx"));
-        assert!(prefix_matches("", "/anything"));
-    }
-
-    #[test]
-    fn query_values_are_decoded() {
-        assert_eq!(query_value("a=1&v=2", "v").as_deref(), Some("2"));
-        assert_eq!(query_value("v=a%20b", "v").as_deref(), Some("a b"));
-        assert_eq!(query_value("v", "v").as_deref(), Some(""));
-        assert_eq!(query_value("x=1", "v"), None);
-        assert_eq!(query_value("v=%zz", "v").as_deref(), Some("%zz"));
-        assert_eq!(query_value("v=%4", "v").as_deref(), Some("%4"));
-    }
-}
+mod tests;
