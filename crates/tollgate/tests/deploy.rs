@@ -55,8 +55,8 @@ fn core_manifests_validate_strictly_against_the_kubernetes_schemas() {
         .args(CORE.iter().map(|f| deploy().join(f)))
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     // One "passed" line per object: nothing was skipped as unknown.
     assert_eq!(text.matches(" passed for resource ").count(), 10, "{text}");
@@ -133,9 +133,7 @@ fn rbac_reads_every_watched_kind_and_writes_only_status_and_its_lease() {
     }
     let lease = rules("Role");
     assert!(
-        lease
-            .iter()
-            .all(|r| strs(&r["resources"]) == ["leases"]),
+        lease.iter().all(|r| strs(&r["resources"]) == ["leases"]),
         "the namespaced Role is for the Lease only: {lease:?}"
     );
 }
