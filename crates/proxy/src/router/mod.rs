@@ -277,6 +277,21 @@ fn prefix_matches(prefix: &str, path: &str) -> bool {
             || prefix.is_empty())
 }
 
+/// The first route, in precedence order, whose conditions all hold: small hosts' lookup
+/// and the baseline the index must agree with.
+#[inline]
+fn scan<'r>(
+    routes: &'r [Arc<Route>],
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &http::HeaderMap,
+) -> Option<&'r Arc<Route>> {
+    routes
+        .iter()
+        .find(|r| r.matches(method, path, query, headers))
+}
+
 impl RouteTable {
     /// Compiles a listener's virtual hosts.
     pub(crate) fn compile(
@@ -341,10 +356,7 @@ impl RouteTable {
             Some(index) => vh
                 .routes
                 .get(index.find(&vh.routes, method, path, query, headers)?),
-            None => vh
-                .routes
-                .iter()
-                .find(|r| r.matches(method, path, query, headers)),
+            None => scan(&vh.routes, method, path, query, headers),
         }
     }
 
@@ -359,10 +371,13 @@ impl RouteTable {
         query: Option<&str>,
         headers: &http::HeaderMap,
     ) -> Option<&Arc<Route>> {
-        self.vhosts[self.vhost(host)?]
-            .routes
-            .iter()
-            .find(|r| r.matches(method, path, query, headers))
+        scan(
+            &self.vhosts[self.vhost(host)?].routes,
+            method,
+            path,
+            query,
+            headers,
+        )
     }
 
     /// The virtual host for `host`: exact name, then the longest `*.suffix`, then `*`.
