@@ -88,7 +88,13 @@ pub struct Metrics {
     pub config_version: AtomicU64,
     /// Failed or timed-out TLS handshakes from clients.
     pub tls_handshake_failures: AtomicU64,
+    /// Metrics of other parts of the process (the Kubernetes source), appended to the
+    /// exposition; the proxy knows nothing about what they count.
+    collectors: Mutex<Vec<Collector>>,
 }
+
+/// Appends its metrics, in Prometheus text format, to the exposition.
+type Collector = Box<dyn Fn(&mut String) + Send + Sync>;
 
 impl Metrics {
     /// The stats of a route, created on first use and kept across reloads.
@@ -118,6 +124,14 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         *m.entry((service.clone(), kind)).or_default() += 1;
+    }
+
+    /// Adds a collector whose lines are appended to every `/metrics` answer.
+    pub fn add_collector(&self, f: impl Fn(&mut String) + Send + Sync + 'static) {
+        self.collectors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Box::new(f));
     }
 
     /// Counts a failed client TLS handshake.
@@ -264,6 +278,14 @@ impl Metrics {
             "tollgate_config_reloads_total{{result=\"failed\"}} {}",
             self.reloads_failed.load(Ordering::Relaxed)
         );
+        for c in self
+            .collectors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            c(&mut out);
+        }
         out
     }
 }

@@ -1,6 +1,7 @@
 //! `tollgate`: the one binary. Subcommands: `run`, `validate`, `translate`.
 
 mod k8s_opts;
+mod kube_source;
 mod reload;
 mod run;
 

@@ -12,6 +12,8 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tollgate_proxy::Gateway;
 
+use crate::kube_source::KubeSource;
+
 /// Bursts of file events (editors write, rename, chmod) are folded into one reload: the
 /// reload starts once no event has come for this long...
 const QUIET: Duration = Duration::from_millis(40);
@@ -42,12 +44,15 @@ pub(crate) struct Reloader {
 
 impl Reloader {
     /// `files`: every file the first configuration depends on; `opts`: how Kubernetes
-    /// resources are translated at every reload.
+    /// resources are translated at every reload; `cluster`: the live cluster, whose
+    /// resources are translated with the files' (and whose statuses are published) at
+    /// every reload.
     pub(crate) fn start(
         gateway: Arc<Gateway>,
         paths: Vec<PathBuf>,
         files: Vec<PathBuf>,
         opts: tollgate_translate::Options,
+        cluster: Option<Arc<KubeSource>>,
     ) -> anyhow::Result<Self> {
         let (tx, mut rx) = mpsc::unbounded_channel::<()>();
         let interest = Arc::new(Mutex::new(Interest::default()));
@@ -96,7 +101,7 @@ impl Reloader {
                         break;
                     }
                 }
-                if let Some(files) = reload(&gateway, &paths, &opts).await {
+                if let Some(files) = reload(&gateway, &paths, &opts, cluster.as_deref()).await {
                     watch_all(&mut watcher, &mut watched, &interest, &files);
                 }
             }
@@ -107,6 +112,11 @@ impl Reloader {
     /// Reload now (SIGHUP).
     pub(crate) fn trigger(&self) {
         let _ = self.tx.send(());
+    }
+
+    /// A sender that triggers a (debounced) reload, for other sources of change.
+    pub(crate) fn trigger_handle(&self) -> mpsc::UnboundedSender<()> {
+        self.tx.clone()
     }
 }
 
@@ -138,15 +148,20 @@ fn watch_all(
 }
 
 /// Reloads; returns the files the new configuration depends on when it was applied.
-async fn reload(
+pub(crate) async fn reload(
     gateway: &Gateway,
     paths: &[PathBuf],
     opts: &tollgate_translate::Options,
+    cluster: Option<&KubeSource>,
 ) -> Option<Vec<PathBuf>> {
     // Reading, parsing and translating 10,000 routes takes hundreds of milliseconds: off
     // the worker threads, so serving traffic does not wait for it.
     let (paths, opts) = (paths.to_vec(), opts.clone());
-    let loaded = tokio::task::spawn_blocking(move || tollgate_translate::load_with(&paths, &opts));
+    let stores = cluster.map(|k| k.cluster.stores().clone());
+    let loaded = tokio::task::spawn_blocking(move || match stores {
+        Some(s) => tollgate_translate::load_with_cluster(&paths, &opts, s.resources()),
+        None => tollgate_translate::load_with(&paths, &opts),
+    });
     let loaded = match loaded.await {
         Ok(Ok(l)) => l,
         Err(e) => {
@@ -166,6 +181,9 @@ async fn reload(
         Ok(version) => {
             gateway.reload_ok();
             tracing::info!(version, "configuration reloaded");
+            if let Some(k) = cluster {
+                k.status.publish(loaded.statuses);
+            }
             Some(loaded.files)
         }
         Err(e) => {

@@ -10,13 +10,15 @@ use tokio::signal::unix::{SignalKind, signal};
 use tollgate_proxy::Gateway;
 
 use crate::k8s_opts::K8sArgs;
+use crate::kube_source::{KubeArgs, KubeSource};
 use crate::reload;
 
 /// Arguments of `tollgate run`.
 #[derive(Args)]
 pub(crate) struct RunArgs {
-    /// Config files or directories (*.yaml, *.yml, *.json); repeatable.
-    #[arg(short, long = "config", required = true)]
+    /// Config files or directories (*.yaml, *.yml, *.json); repeatable. Optional with
+    /// `--kubernetes`, where they are served next to the cluster's resources.
+    #[arg(short, long = "config", required_unless_present = "kubernetes")]
     config: Vec<PathBuf>,
     /// Admin listener: /healthz /readyz /metrics /config.
     #[arg(long, default_value = "127.0.0.1:9901")]
@@ -29,6 +31,8 @@ pub(crate) struct RunArgs {
     log_format: String,
     #[command(flatten)]
     k8s: K8sArgs,
+    #[command(flatten)]
+    kube: KubeArgs,
 }
 
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -47,29 +51,78 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: RunArgs) -> anyhow::Result<()> {
-    // The first configuration must be valid: there is no last good one to fall back to.
     let opts = args.k8s.options();
-    let loaded = tollgate_translate::load_with(&args.config, &opts)
-        .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
     let gateway = Arc::new(Gateway::new());
     let admin = gateway
         .start_admin(args.admin)
         .with_context(|| format!("cannot bind the admin listener {}", args.admin))?;
     tracing::info!(address = %admin, "admin listening");
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let kube = if args.kube.kubernetes {
+        let metrics = Arc::new(tollgate_controller::KubeMetrics::default());
+        let m = metrics.clone();
+        gateway.metrics().add_collector(move |out| m.render(out));
+        let k = KubeSource::start(&args.kube, &opts.controller_name, metrics).await?;
+        // Readiness is held until then: a new replica must never answer 404 for
+        // routes that exist just because it has not seen them yet.
+        tracing::info!("waiting for the first full list of every watched kind");
+        tokio::select! {
+            _ = k.cluster.wait_synced() => {}
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
+        }
+        tracing::info!("cluster synced");
+        Some(Arc::new(k))
+    } else {
+        None
+    };
+    // Changes from now on trigger a reload; the first translation below sees everything
+    // before.
+    let mut changes = kube.as_ref().map(|k| k.cluster.changes());
+
+    // The first configuration must be valid: there is no last good one to fall back to.
+    let first = {
+        let (paths, opts) = (args.config.clone(), opts.clone());
+        let stores = kube.as_ref().map(|k| k.cluster.stores().clone());
+        tokio::task::spawn_blocking(move || match stores {
+            Some(s) => tollgate_translate::load_with_cluster(&paths, &opts, s.resources()),
+            None => tollgate_translate::load_with(&paths, &opts),
+        })
+        .await?
+    };
+    let loaded = first.map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
     gateway
         .apply(loaded.snapshot)
         .await
         .context("cannot start")?;
     gateway.reload_ok();
+    if let Some(k) = &kube {
+        k.status.publish(loaded.statuses);
+    }
     for (name, addr) in gateway.listener_addrs().await {
         tracing::info!(listener = %name, address = %addr, "serving");
     }
 
-    let watcher =
-        reload::Reloader::start(gateway.clone(), args.config.clone(), loaded.files, opts)?;
+    let watcher = reload::Reloader::start(
+        gateway.clone(),
+        args.config.clone(),
+        loaded.files,
+        opts,
+        kube.clone(),
+    )?;
+    if let Some(mut rx) = changes.take() {
+        let trigger = watcher.trigger_handle();
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                if trigger.send(()).is_err() {
+                    return;
+                }
+            }
+        });
+    }
     let mut hup = signal(SignalKind::hangup())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     loop {
         tokio::select! {
             _ = hup.recv() => {
@@ -81,6 +134,9 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         }
     }
     drop(watcher);
+    if let Some(k) = &kube {
+        k.release().await;
+    }
     let (delay, grace) = gateway.shutdown_timing();
     tracing::info!(?delay, ?grace, "shutting down: not ready, draining");
     if !gateway.shutdown(delay, grace).await {

@@ -122,6 +122,37 @@ pub fn load_with(paths: &[PathBuf], opts: &Options) -> Result<Loaded, LoadError>
     })
 }
 
+/// [`load_with`] plus the resources of a live cluster (`tollgate run --kubernetes`):
+/// objects from files and from the cluster are translated together, in one pass. With
+/// no paths the configuration is the cluster's alone.
+pub fn load_with_cluster(
+    paths: &[PathBuf],
+    opts: &Options,
+    cluster: Resources,
+) -> Result<Loaded, LoadError> {
+    let source = if paths.is_empty() {
+        tollgate_model::Source::default()
+    } else {
+        tollgate_model::load_paths(paths)?
+    };
+    let resources = if source.resources.is_empty() {
+        cluster
+    } else {
+        let mut r = source.resources;
+        r.extend(cluster);
+        r
+    };
+    let t = translate_all(&source.documents, &resources, opts)?;
+    let mut files = source.files;
+    files.extend(source.referenced);
+    Ok(Loaded {
+        snapshot: t.snapshot,
+        statuses: t.statuses,
+        notes: source.notes,
+        files,
+    })
+}
+
 /// Convenience for tests/CLI: load paths then translate.
 ///
 /// Paths are files or directories, as [`tollgate_model::load_paths`] reads them. Parse

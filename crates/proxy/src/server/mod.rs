@@ -38,11 +38,16 @@ pub(crate) struct RunningListener {
 }
 
 /// Binds a listening socket. `SO_REUSEADDR` so a restart is not refused while old
-/// connections sit in TIME_WAIT.
+/// connections sit in TIME_WAIT; `SO_REUSEPORT` so two processes can serve one port on
+/// one host: two replicas on a node, or an old and a new process during an upgrade
+/// (the kernel spreads new connections across them; either can stop without the port
+/// ever refusing connections). Only sockets that also ask for it, as the same user, can
+/// share: a port held by anything else still refuses the bind.
 pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     let domain = socket2::Domain::for_address(addr);
     let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }

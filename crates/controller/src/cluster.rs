@@ -1,0 +1,178 @@
+//! [`Cluster`]: every watched kind's store, and the [`Resources`] the translator reads,
+//! built from them on demand.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Client;
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tollgate_model::Resources;
+use tollgate_model::k8s::{
+    EndpointSlice, Gateway, GatewayClass, GrpcRoute, HttpRoute, Ingress, IngressClass, Namespace,
+    ReferenceGrant, Secret, Service,
+};
+
+use crate::kinds::Kind;
+use crate::metrics::KubeMetrics;
+use crate::reflect::{self, Shared, strip_meta};
+
+/// Secret keys the translator reads (TLS certificates); the rest of a Secret's data is
+/// dropped as it arrives, so other secrets' contents never sit in this process.
+const SECRET_KEYS: &[&str] = &["tls.crt", "tls.key", "ca.crt"];
+
+/// Watch settings.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    /// Longest pause between retries while the API server cannot be reached.
+    pub max_backoff: Duration,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        Self {
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The stores of every watched kind (cheap to clone: each is a shared reader).
+#[derive(Clone)]
+pub struct Stores {
+    pub(crate) gateway_classes: Store<GatewayClass>,
+    pub(crate) gateways: Store<Gateway>,
+    pub(crate) http_routes: Store<HttpRoute>,
+    pub(crate) grpc_routes: Store<GrpcRoute>,
+    pub(crate) reference_grants: Store<ReferenceGrant>,
+    pub(crate) ingresses: Store<Ingress>,
+    pub(crate) ingress_classes: Store<IngressClass>,
+    pub(crate) services: Store<Service>,
+    pub(crate) endpoint_slices: Store<EndpointSlice>,
+    pub(crate) secrets: Store<Secret>,
+    pub(crate) namespaces: Store<Namespace>,
+}
+
+fn owned<K>(s: &Store<K>) -> Vec<K>
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    s.state().iter().map(|o| K::clone(o)).collect()
+}
+
+impl Stores {
+    /// Everything watched, as the translator's input. The translator sorts what it
+    /// reads, so store order does not matter.
+    pub fn resources(&self) -> Resources {
+        Resources {
+            gateway_classes: owned(&self.gateway_classes),
+            gateways: owned(&self.gateways),
+            http_routes: owned(&self.http_routes),
+            grpc_routes: owned(&self.grpc_routes),
+            reference_grants: owned(&self.reference_grants),
+            ingresses: owned(&self.ingresses),
+            ingress_classes: owned(&self.ingress_classes),
+            services: owned(&self.services),
+            endpoint_slices: owned(&self.endpoint_slices),
+            secrets: owned(&self.secrets),
+            namespaces: owned(&self.namespaces),
+        }
+    }
+}
+
+/// The watched cluster. Dropping it stops every watch.
+pub struct Cluster {
+    stores: Stores,
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn strip_secret(s: &mut Secret) {
+    strip_meta(s);
+    s.string_data = None;
+    if let Some(d) = s.data.as_mut() {
+        d.retain(|k, _| SECRET_KEYS.contains(&k.as_str()));
+    }
+}
+
+impl Cluster {
+    /// Starts a watch (list, then watch, resuming and relisting as needed) of every
+    /// kind the translator reads, across all namespaces. Must run inside tokio.
+    pub fn start(client: &Client, opts: &WatchOptions, metrics: Arc<KubeMetrics>) -> Self {
+        let shared = Arc::new(Shared::new(metrics, opts.max_backoff));
+        let mut tasks = Vec::with_capacity(Kind::COUNT);
+        let cfg = watcher::Config::default;
+        macro_rules! kind {
+            ($k:expr, $cfg:expr, $strip:expr) => {{
+                let (store, task) = reflect::spawn(client, $k, $cfg, $strip, shared.clone());
+                tasks.push(task);
+                store
+            }};
+        }
+        let stores = Stores {
+            gateway_classes: kind!(Kind::GatewayClass, cfg(), strip_meta),
+            gateways: kind!(Kind::Gateway, cfg(), strip_meta),
+            http_routes: kind!(Kind::HttpRoute, cfg(), strip_meta),
+            grpc_routes: kind!(Kind::GrpcRoute, cfg(), strip_meta),
+            reference_grants: kind!(Kind::ReferenceGrant, cfg(), strip_meta),
+            ingresses: kind!(Kind::Ingress, cfg(), strip_meta),
+            ingress_classes: kind!(Kind::IngressClass, cfg(), strip_meta),
+            services: kind!(Kind::Service, cfg(), strip_meta),
+            endpoint_slices: kind!(Kind::EndpointSlice, cfg(), strip_meta),
+            // Only TLS Secrets: the API server filters, so other Secrets never arrive.
+            secrets: kind!(
+                Kind::Secret,
+                cfg().fields("type=kubernetes.io/tls"),
+                strip_secret
+            ),
+            namespaces: kind!(Kind::Namespace, cfg(), strip_meta),
+        };
+        Self {
+            stores,
+            shared,
+            tasks,
+        }
+    }
+
+    /// The stores.
+    pub fn stores(&self) -> &Stores {
+        &self.stores
+    }
+
+    /// Everything watched, as the translator's input.
+    pub fn resources(&self) -> Resources {
+        self.stores.resources()
+    }
+
+    /// Waits for the first full list of every kind (a kind the API server does not
+    /// serve counts as listed, empty).
+    pub async fn wait_synced(&self) {
+        self.shared.wait_synced().await;
+    }
+
+    /// Has every kind had its first full list?
+    pub fn synced(&self) -> bool {
+        self.shared.all_synced()
+    }
+
+    /// A receiver whose value changes whenever something the translator reads changed
+    /// (status-only updates of objects whose status we write do not count).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.shared.subscribe()
+    }
+
+    /// The metrics the watches update.
+    pub fn metrics(&self) -> &Arc<KubeMetrics> {
+        &self.shared.metrics
+    }
+}
