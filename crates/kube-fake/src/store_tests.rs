@@ -167,3 +167,9 @@ fn names_and_namespaces_are_required_where_they_apply() -> Result<(), ApiError> 
     assert_eq!(again.map_err(|e| e.reason), Err("AlreadyExists"));
     Ok(())
 }
+
+#[test]
+fn the_handle_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<crate::FakeApiServer>();
+}
