@@ -34,10 +34,32 @@ impl Gateway {
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text)?;
         }
+        let mut args = vec!["-c".to_owned(), dir.path().display().to_string()];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let gw = Self::spawn(bin, dir, &args, &[])?;
+        gw.wait_for_log("serving", Duration::from_secs(20))?;
+        Ok(gw)
+    }
+
+    /// Starts `bin run ARGS` (no config directory of its own: `dir` is an empty scratch
+    /// directory) with extra environment variables, and returns once the admin listener
+    /// is up, without waiting for anything to be served (the Kubernetes source serves
+    /// only after its first sync).
+    pub fn start_args(bin: &str, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let dir = TempDir::new("gw")?;
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        Self::spawn(bin, dir, &args, env)
+    }
+
+    fn spawn(
+        bin: &str,
+        dir: TempDir,
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let mut cmd = Command::new(bin);
         cmd.arg("run")
-            .arg("-c")
-            .arg(dir.path())
+            .args(args)
             .args([
                 "--admin",
                 "127.0.0.1:0",
@@ -46,8 +68,8 @@ impl Gateway {
                 "--workers",
                 "2",
             ])
-            .args(extra)
             .env("TOLLGATE_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -65,7 +87,6 @@ impl Gateway {
         };
         let line = gw.wait_for_log("admin listening", Duration::from_secs(20))?;
         gw.admin = field(&line, "address").context("admin address")?.parse()?;
-        gw.wait_for_log("serving", Duration::from_secs(20))?;
         Ok(gw)
     }
 

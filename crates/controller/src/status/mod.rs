@@ -155,7 +155,9 @@ impl Writer {
     }
 
     async fn write_all(&mut self, updates: &[StatusUpdate], leader: &watch::Receiver<bool>) {
-        let now = Timestamp::now().to_string();
+        // metav1.Time has whole seconds: a finer time would differ from the same
+        // condition read back, and look like a transition.
+        let now = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
         for u in updates {
             // Leadership can be lost mid-round: stop at once.
             if !*leader.borrow() {

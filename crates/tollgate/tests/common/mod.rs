@@ -102,4 +102,5 @@ pub fn keepalive_get_host(s: &mut std::net::TcpStream, host: &str, path: &str) -
     }
 }
 
+pub mod cluster;
 pub mod k8s;

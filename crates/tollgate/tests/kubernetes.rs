@@ -1,0 +1,254 @@
+//! `tollgate run --kubernetes` against a fake API server (real sockets, the real kube
+//! client, watcher and reflectors): routes follow the cluster, status is written with
+//! server-side apply and only when it changes, and watches survive breaks and 410s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use std::time::Duration;
+
+use common::cluster::{FakeCluster, ready, within};
+use common::k8s::{Ports, backend, gateway, svc};
+use common::*;
+use serde_json::Value;
+
+const GW_API: &str = "gateway.networking.k8s.io/v1";
+
+/// An HTTPRoute `name` in `default` sending `path` (prefix) to Service `to`.
+pub fn route(name: &str, path: &str, to: &str) -> String {
+    format!(
+        r"
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{ name: {name}, namespace: default }}
+spec:
+  parentRefs: [{{ name: gw }}]
+  rules:
+  - matches: [{{ path: {{ type: PathPrefix, value: {path} }} }}]
+    backendRefs: [{{ name: {to}, port: 80 }}]
+"
+    )
+}
+
+/// The cluster of the README walkthrough: our class, Gateway `gw`, Services `a` and
+/// `b`, and the route `/world1` → `a`.
+fn world(c: &FakeCluster, b: &Backends, p: &Ports) {
+    c.apply_yaml(&format!(
+        "{}{}{}{}",
+        gateway(p.http),
+        svc("a", &b.ep(0)),
+        svc("b", &b.ep(1)),
+        route("world1", "/world1", "a")
+    ));
+}
+
+fn who(p: &Ports, path: &str) -> String {
+    backend(&get(Ports::addr(p.http), path, &[]))
+}
+
+fn status_code(p: &Ports, path: &str) -> u16 {
+    client::request(Ports::addr(p.http), "GET", path, &[], "").map_or(0, |r| r.status)
+}
+
+fn condition<'a>(conditions: &'a Value, type_: &str) -> &'a Value {
+    conditions
+        .as_array()
+        .unwrap_or_else(|| panic!("no conditions in {conditions}"))
+        .iter()
+        .find(|c| c["type"] == type_)
+        .unwrap_or_else(|| panic!("no {type_} in {conditions:#}"))
+}
+
+/// Status patches sent so far for objects whose path ends with `suffix`.
+fn status_patches(c: &FakeCluster, suffix: &str) -> Vec<tollgate_kube_fake::RecordedRequest> {
+    c.api
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.path.ends_with(suffix))
+        .collect()
+}
+
+#[test]
+fn serves_the_cluster_and_follows_adds_changes_and_deletes() {
+    let b = Backends::start(&["a", "b"]);
+    let c = FakeCluster::start();
+    let p = Ports::free();
+    world(&c, &b, &p);
+    let gw = c.gateway("pod-a", &p, &[]);
+    gw.wait_for_log("serving", Duration::from_secs(20)).unwrap();
+    assert_eq!(ready(&gw), 200);
+    assert_eq!(who(&p, "/world1/x"), "a");
+
+    // Added: served without a restart.
+    c.apply_yaml(&route("world2", "/world2", "b"));
+    assert!(within(5, || who(&p, "/world2") == "b"), "{}", gw.log());
+    // Changed: /world1 now goes to b.
+    c.apply_yaml(&route("world1", "/world1", "b"));
+    assert!(within(5, || who(&p, "/world1") == "b"), "{}", gw.log());
+    // Deleted: no longer matched.
+    c.delete(GW_API, "HTTPRoute", Some("default"), "world2");
+    assert!(
+        within(5, || status_code(&p, "/world2") == 404),
+        "{}",
+        gw.log()
+    );
+    // A Service's endpoints moved: traffic follows.
+    c.apply_yaml(&svc("b", &b.ep(0)));
+    assert!(within(5, || who(&p, "/world1") == "a"), "{}", gw.log());
+    assert_eq!(
+        common::cluster::metric(&gw, "tollgate_kubernetes_connected"),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn status_is_written_with_server_side_apply_field_by_field_and_only_on_change() {
+    let b = Backends::start(&["a", "b"]);
+    let c = FakeCluster::start();
+    let p = Ports::free();
+    world(&c, &b, &p);
+    let gw = c.gateway("pod-a", &p, &[]);
+    gw.wait_for_log("serving", Duration::from_secs(20)).unwrap();
+
+    let gw_patch =
+        c.rt.block_on(c.api.wait_for_request(
+            |r| r.method == "PATCH" && r.path.ends_with("/gateways/gw/status"),
+            Duration::from_secs(15),
+        ))
+        .unwrap_or_else(|e| panic!("no Gateway status patch ({e}):\n{}", gw.log()));
+    assert_eq!(
+        gw_patch.path,
+        "/apis/gateway.networking.k8s.io/v1/namespaces/default/gateways/gw/status"
+    );
+    assert_eq!(
+        gw_patch.content_type.as_deref(),
+        Some("application/apply-patch+yaml")
+    );
+    assert_eq!(gw_patch.param("fieldManager"), Some("tollgate"));
+    assert_eq!(gw_patch.param("force"), Some("true"));
+    let body = gw_patch.body.clone().unwrap();
+    assert_eq!(body["apiVersion"], GW_API);
+    assert_eq!(body["kind"], "Gateway");
+    assert_eq!(body["metadata"]["name"], "gw");
+    assert_eq!(body["metadata"]["namespace"], "default");
+    let st = &body["status"];
+    for t in ["Accepted", "Programmed"] {
+        let cond = condition(&st["conditions"], t);
+        assert_eq!(cond["status"], "True", "{t}: {st:#}");
+        assert_eq!(cond["observedGeneration"], 1);
+        assert!(
+            cond["lastTransitionTime"]
+                .as_str()
+                .is_some_and(|s| s.ends_with('Z'))
+        );
+    }
+    let l = &st["listeners"][0];
+    assert_eq!(l["name"], "http");
+    assert_eq!(l["attachedRoutes"], 1);
+    assert!(
+        l["supportedKinds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kind"] == "HTTPRoute")
+    );
+    assert_eq!(condition(&l["conditions"], "Programmed")["status"], "True");
+
+    // The route and the class, as the API server now stores them.
+    assert!(within(10, || !c
+        .status(GW_API, "HTTPRoute", Some("default"), "world1")
+        .is_null()));
+    let rs = c.status(GW_API, "HTTPRoute", Some("default"), "world1");
+    let parent = &rs["parents"][0];
+    assert_eq!(parent["parentRef"]["name"], "gw");
+    assert_eq!(parent["controllerName"], "tollgate.dev/gateway-controller");
+    assert_eq!(
+        condition(&parent["conditions"], "Accepted")["status"],
+        "True"
+    );
+    assert_eq!(
+        condition(&parent["conditions"], "ResolvedRefs")["status"],
+        "True"
+    );
+    assert!(within(10, || {
+        let s = c.status(GW_API, "GatewayClass", None, "tollgate");
+        !s.is_null() && condition(&s["conditions"], "Accepted")["status"] == "True"
+    }));
+
+    // Changes that leave statuses as they are write nothing: a Service moves, twice.
+    let before = status_patches(&c, "/status").len();
+    c.apply_yaml(&svc("a", &b.ep(1)));
+    assert!(within(5, || who(&p, "/world1") == "b"));
+    c.apply_yaml(&svc("a", &b.ep(0)));
+    assert!(within(5, || who(&p, "/world1") == "a"));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(status_patches(&c, "/status").len(), before, "{}", gw.log());
+
+    // The route now names a Service that does not exist: ResolvedRefs turns False with
+    // the reason and the new generation; Accepted keeps its transition time.
+    let accepted_at = condition(&parent["conditions"], "Accepted")["lastTransitionTime"].clone();
+    c.apply_yaml(&route("world1", "/world1", "nope"));
+    assert!(within(10, || {
+        let s = c.status(GW_API, "HTTPRoute", Some("default"), "world1");
+        s["parents"][0]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "ResolvedRefs" && c["status"] == "False")
+        })
+    }));
+    let rs = c.status(GW_API, "HTTPRoute", Some("default"), "world1");
+    let conds = &rs["parents"][0]["conditions"];
+    let resolved = condition(conds, "ResolvedRefs");
+    assert_eq!(resolved["reason"], "BackendNotFound");
+    assert_eq!(resolved["observedGeneration"], 2);
+    assert_eq!(
+        condition(conds, "Accepted")["lastTransitionTime"],
+        accepted_at
+    );
+    assert_eq!(condition(conds, "Accepted")["observedGeneration"], 2);
+    assert_eq!(status_code(&p, "/world1"), 500);
+}
+
+#[test]
+fn watches_resume_after_breaks_and_relist_after_410_gone() {
+    let b = Backends::start(&["a", "b"]);
+    let c = FakeCluster::start();
+    let p = Ports::free();
+    world(&c, &b, &p);
+    c.apply_yaml(&route("old", "/old", "a"));
+    let gw = c.gateway("pod-a", &p, &[]);
+    gw.wait_for_log("serving", Duration::from_secs(20)).unwrap();
+    assert_eq!(who(&p, "/old"), "a");
+
+    // A broken watch resumes from its resourceVersion: a change made while no watch
+    // was open still arrives.
+    c.api.hold_watches(true);
+    c.api.break_watches();
+    c.apply_yaml(&route("gap", "/gap", "b"));
+    c.api.hold_watches(false);
+    assert!(within(10, || who(&p, "/gap") == "b"), "{}", gw.log());
+
+    // History compacted while disconnected: the resumed watch gets 410 Gone and the
+    // controller lists again, seeing an add and a delete it never got events for.
+    c.api.hold_watches(true);
+    c.api.break_watches();
+    c.apply_yaml(&route("after-410", "/after", "b"));
+    c.delete(GW_API, "HTTPRoute", Some("default"), "old");
+    c.api.compact();
+    c.api.hold_watches(false);
+    assert!(within(10, || who(&p, "/after") == "b"), "{}", gw.log());
+    assert!(
+        within(10, || status_code(&p, "/old") == 404),
+        "{}",
+        gw.log()
+    );
+    // Relisting means a new LIST of HTTPRoutes after the first.
+    let lists = c
+        .api
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.method == "GET" && r.path.ends_with("/httproutes") && !r.query.contains_key("watch")
+        })
+        .count();
+    assert!(lists >= 2, "expected a relist, saw {lists} LISTs");
+}
