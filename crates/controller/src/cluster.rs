@@ -105,6 +105,26 @@ fn strip_secret(s: &mut Secret) {
     }
 }
 
+/// While some watch is down, asks the API server for its version every second; once it
+/// answers, the watches are healthy again. A watch resumed after an outage yields no
+/// event until something changes, so without this the `connected` gauge would stay at
+/// 0 on a quiet cluster. A kind that keeps failing (forbidden, say) turns itself back
+/// to 0 on its next error.
+async fn probe(client: Client, shared: Arc<Shared>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if shared.metrics.connected() {
+            continue;
+        }
+        if client.apiserver_version().await.is_ok() {
+            for k in Kind::ALL {
+                shared.metrics.set_up(k, true);
+            }
+            tracing::info!("API server reachable again");
+        }
+    }
+}
+
 impl Cluster {
     /// Starts a watch (list, then watch, resuming and relisting as needed) of every
     /// kind the translator reads, across all namespaces. Must run inside tokio.
@@ -137,6 +157,7 @@ impl Cluster {
             ),
             namespaces: kind!(Kind::Namespace, cfg(), strip_meta),
         };
+        tasks.push(tokio::spawn(probe(client.clone(), shared.clone())));
         Self {
             stores,
             shared,

@@ -49,7 +49,8 @@ pub struct LeaseOptions {
 
 impl LeaseOptions {
     /// Settings with client-go's proportions for a given lease duration: renew
-    /// deadline 2/3 of it, retry period 2/15 of it.
+    /// deadline 2/3 of it, retry period 2/15 of it but at most 2 s (so a released
+    /// lease is picked up quickly even when the lease is long).
     pub fn with_duration(namespace: String, name: String, identity: String, d: Duration) -> Self {
         Self {
             namespace,
@@ -57,7 +58,7 @@ impl LeaseOptions {
             identity,
             lease_duration: d,
             renew_deadline: d * 2 / 3,
-            retry_period: d * 2 / 15,
+            retry_period: (d * 2 / 15).min(Duration::from_secs(2)),
         }
     }
 }

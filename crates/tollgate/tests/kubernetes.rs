@@ -126,7 +126,7 @@ fn status_is_written_with_server_side_apply_field_by_field_and_only_on_change() 
     );
     assert_eq!(gw_patch.param("fieldManager"), Some("tollgate"));
     assert_eq!(gw_patch.param("force"), Some("true"));
-    let body = gw_patch.body.clone().unwrap();
+    let body = gw_patch.body.unwrap();
     assert_eq!(body["apiVersion"], GW_API);
     assert_eq!(body["kind"], "Gateway");
     assert_eq!(body["metadata"]["name"], "gw");
