@@ -78,6 +78,9 @@ fn serves_the_cluster_and_follows_adds_changes_and_deletes() {
     gw.wait_for_log("serving", Duration::from_secs(20)).unwrap();
     assert_eq!(ready(&gw), 200);
     assert_eq!(who(&p, "/world1/x"), "a");
+    // A keep-alive connection opened now must outlive every change below.
+    let mut kept = std::net::TcpStream::connect(Ports::addr(p.http)).unwrap();
+    assert_eq!(backend(&keepalive_get(&mut kept, "/world1/x")), "a");
 
     // Added: served without a restart.
     c.apply_yaml(&route("world2", "/world2", "b"));
@@ -95,6 +98,7 @@ fn serves_the_cluster_and_follows_adds_changes_and_deletes() {
     // A Service's endpoints moved: traffic follows.
     c.apply_yaml(&svc("b", &b.ep(0)));
     assert!(within(5, || who(&p, "/world1") == "a"), "{}", gw.log());
+    assert_eq!(backend(&keepalive_get(&mut kept, "/world1/y")), "a");
     assert_eq!(
         common::cluster::metric(&gw, "tollgate_kubernetes_connected"),
         Some(1.0)
@@ -251,4 +255,102 @@ fn watches_resume_after_breaks_and_relist_after_410_gone() {
         })
         .count();
     assert!(lists >= 2, "expected a relist, saw {lists} LISTs");
+}
+
+/// `(apiGroup, resource or resource/subresource, verb, namespace)` of an API request.
+fn rbac_view(r: &tollgate_kube_fake::RecordedRequest) -> Option<(String, String, String, String)> {
+    let seg: Vec<&str> = r.path.trim_matches('/').split('/').collect();
+    let (group, rest) = match seg.as_slice() {
+        ["api", _v, rest @ ..] => ("", rest),
+        ["apis", g, _v, rest @ ..] => (*g, rest),
+        _ => return None, // /version and other non-resource paths
+    };
+    let (ns, rest) = match rest {
+        ["namespaces", ns, rest @ ..] if !rest.is_empty() => (*ns, rest),
+        _ => ("", rest),
+    };
+    let (resource, named) = match rest {
+        [res] => ((*res).to_owned(), false),
+        [res, _name] => ((*res).to_owned(), true),
+        [res, _name, sub] => (format!("{res}/{sub}"), true),
+        _ => return None,
+    };
+    let verb = match (r.method.as_str(), named) {
+        ("GET", true) => "get",
+        ("GET", false) if r.query.contains_key("watch") => "watch",
+        ("GET", false) => "list",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", _) => "delete",
+        _ => "?",
+    };
+    Some((group.to_owned(), resource, verb.to_owned(), ns.to_owned()))
+}
+
+#[test]
+fn every_request_the_controller_makes_is_allowed_by_the_install_rbac() {
+    let b = Backends::start(&["a", "b"]);
+    let c = FakeCluster::start();
+    let p = Ports::free();
+    world(&c, &b, &p);
+    let gw = c.gateway("pod-a", &p, &["--lease-namespace", "tollgate-system"]);
+    gw.wait_for_log("serving", Duration::from_secs(20)).unwrap();
+    assert!(within(10, || !c
+        .status(GW_API, "HTTPRoute", Some("default"), "world1")
+        .is_null()));
+    assert!(within(10, || c
+        .api
+        .get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("tollgate-system"),
+            "tollgate-gateway-controller"
+        )
+        .unwrap()
+        .is_some()));
+    // ...and renewed at least once (every 2 s).
+    assert!(within(10, || c
+        .api
+        .requests()
+        .iter()
+        .any(|r| r.method == "PUT" && r.path.contains("/leases/"))));
+
+    let rbac = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/rbac.yaml"
+    ))
+    .unwrap();
+    // (kind, namespace, rules) of every Role and ClusterRole.
+    let roles: Vec<(String, String, Vec<Value>)> = rbac
+        .split("\n---")
+        .filter_map(|d| serde_saphyr::from_str::<Value>(d).ok())
+        .filter(|d| d["kind"] == "Role" || d["kind"] == "ClusterRole")
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap().to_owned(),
+                d["metadata"]["namespace"].as_str().unwrap_or("").to_owned(),
+                d["rules"].as_array().unwrap().clone(),
+            )
+        })
+        .collect();
+    let has = |list: &Value, x: &str| list.as_array().unwrap().iter().any(|v| v == x);
+    let allowed = |(group, resource, verb, ns): &(String, String, String, String)| {
+        roles.iter().any(|(kind, role_ns, rules)| {
+            (kind == "ClusterRole" || role_ns == ns)
+                && rules.iter().any(|r| {
+                    has(&r["apiGroups"], group)
+                        && has(&r["resources"], resource)
+                        && has(&r["verbs"], verb)
+                })
+        })
+    };
+    let seen: std::collections::BTreeSet<_> =
+        c.api.requests().iter().filter_map(rbac_view).collect();
+    assert!(seen.len() > 10, "{seen:?}");
+    let denied: Vec<_> = seen.iter().filter(|v| !allowed(v)).collect();
+    assert!(
+        denied.is_empty(),
+        "requests deploy/rbac.yaml does not allow: {denied:?}"
+    );
 }

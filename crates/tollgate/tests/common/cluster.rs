@@ -74,13 +74,10 @@ impl FakeCluster {
     /// Ingress ports from `ports`), as pod `pod`, with `extra` flags. Returns once the
     /// admin listener is up: serving waits for the first sync.
     pub fn gateway(&self, pod: &str, ports: &Ports, extra: &[&str]) -> Gateway {
-        let mut args: Vec<String> = vec![
-            "--kubernetes".into(),
-            "--pod-name".into(),
-            pod.into(),
-            "--lease-namespace".into(),
-            "default".into(),
-        ];
+        let mut args: Vec<String> = vec!["--kubernetes".into(), "--pod-name".into(), pod.into()];
+        if !extra.contains(&"--lease-namespace") {
+            args.extend(["--lease-namespace".into(), "default".into()]);
+        }
         args.extend(super::k8s::flags(ports));
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
