@@ -354,3 +354,52 @@ fn every_request_the_controller_makes_is_allowed_by_the_install_rbac() {
         "requests deploy/rbac.yaml does not allow: {denied:?}"
     );
 }
+
+/// The README walkthrough, with the fake cluster standing in for a real one: our
+/// GatewayClass from deploy/, the example Gateway (on a free port instead of 80), the two
+/// example HTTPRoutes, the example Services, and EndpointSlices as the EndpointSlice
+/// controller would write them for the example pods (here: real echo backends).
+#[test]
+fn the_readme_walkthrough_serves_world1_and_world2() {
+    let b = Backends::start(&["world1", "world2"]);
+    let c = FakeCluster::start();
+    let p = Ports::free();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap();
+    c.apply_yaml(&read("deploy/gatewayclass.yaml"));
+    c.apply_yaml(
+        &read("examples/kubernetes/gateway.yaml").replace("port: 80", &format!("port: {}", p.http)),
+    );
+    c.apply_yaml(&read("examples/gateway-api/routes.yaml"));
+    // The fake API server has no Deployments (no pods run here): only the Services.
+    let echo = read("examples/kubernetes/echo.yaml");
+    let services: Vec<&str> = echo
+        .split("\n---")
+        .filter(|d| d.contains("kind: Service"))
+        .collect();
+    assert_eq!(services.len(), 2);
+    for s in services {
+        c.apply_yaml(s);
+    }
+    for (i, name) in ["world1", "world2"].iter().enumerate() {
+        let (ip, port) = b
+            .ep(i)
+            .rsplit_once(':')
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            .unwrap();
+        c.apply_yaml(&format!(
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{ name: {name}-abcde, namespace: default, labels: {{ kubernetes.io/service-name: {name} }} }}\naddressType: IPv4\nports: [{{ name: http, port: {port} }}]\nendpoints:\n- addresses: [{ip}]\n  conditions: {{ ready: true }}\n"
+        ));
+    }
+    let gw = c.gateway("tollgate-0", &p, &[]);
+    gw.wait_for_log("serving", Duration::from_secs(20)).unwrap();
+    for name in ["world1", "world2"] {
+        let r = get(Ports::addr(p.http), &format!("/{name}/hello"), &[]);
+        assert_eq!(backend(&r), name, "{}", r.body);
+        assert_eq!(r.json()["path"], "/hello");
+    }
+    assert!(within(10, || {
+        let s = c.status(GW_API, "Gateway", Some("default"), "demo");
+        s["listeners"][0]["attachedRoutes"] == 2
+    }));
+}
