@@ -311,3 +311,49 @@ fn a_leader_stopping_gracefully_hands_the_lease_over_at_once() {
     assert!(within(10, || metric(&b2, "tollgate_kubernetes_leader")
         == Some(1.0)));
 }
+
+#[test]
+fn the_published_address_is_written_to_gateway_and_ingress_status() {
+    let b = Backends::start(&["a"]);
+    let c = FakeCluster::start();
+    let p = Ports::free();
+    c.apply_yaml(&format!(
+        "{}{}{}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{ name: shop, namespace: default }}
+spec:
+  ingressClassName: tollgate
+  rules:
+  - http:
+      paths:
+      - {{ path: /shop, pathType: Prefix, backend: {{ service: {{ name: a, port: {{ number: 80 }} }} }} }}
+",
+        gateway(p.http),
+        svc("a", &b.ep(0)),
+        route("r1", "/one", "a")
+    ));
+    let gw = c.gateway("pod-a", &p, &["--publish-address", "192.0.2.10"]);
+    gw.wait_for_log("serving", Duration::from_secs(20)).unwrap();
+    let ingress = Ports::addr(p.ingress_http);
+    assert_eq!(backend(&get(ingress, "/shop/1", &[])), "a");
+    assert!(
+        within(10, || {
+            c.status("networking.k8s.io/v1", "Ingress", Some("default"), "shop")["loadBalancer"]["ingress"]
+                [0]["ip"]
+                == "192.0.2.10"
+        }),
+        "{}",
+        gw.log()
+    );
+    assert!(within(10, || {
+        c.status(
+            "gateway.networking.k8s.io/v1",
+            "Gateway",
+            Some("default"),
+            "gw",
+        )["addresses"]
+            == serde_json::json!([{"type": "IPAddress", "value": "192.0.2.10"}])
+    }));
+}
