@@ -7,28 +7,11 @@ mod common;
 use std::time::Duration;
 
 use common::cluster::{FakeCluster, ready, within};
-use common::k8s::{Ports, backend, gateway, svc};
+use common::k8s::{Ports, backend, gateway, http_route as route, svc};
 use common::*;
 use serde_json::Value;
 
 const GW_API: &str = "gateway.networking.k8s.io/v1";
-
-/// An HTTPRoute `name` in `default` sending `path` (prefix) to Service `to`.
-pub fn route(name: &str, path: &str, to: &str) -> String {
-    format!(
-        r"
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{ name: {name}, namespace: default }}
-spec:
-  parentRefs: [{{ name: gw }}]
-  rules:
-  - matches: [{{ path: {{ type: PathPrefix, value: {path} }} }}]
-    backendRefs: [{{ name: {to}, port: 80 }}]
-"
-    )
-}
 
 /// The cluster of the README walkthrough: our class, Gateway `gw`, Services `a` and
 /// `b`, and the route `/world1` → `a`.
@@ -68,14 +51,20 @@ fn status_patches(c: &FakeCluster, suffix: &str) -> Vec<tollgate_kube_fake::Reco
         .collect()
 }
 
-#[test]
-fn serves_the_cluster_and_follows_adds_changes_and_deletes() {
+/// [`world`], served by a gateway `pod-a` with `extra` flags.
+fn started(extra: &[&str]) -> (Backends, FakeCluster, Ports, Gateway) {
     let b = Backends::start(&["a", "b"]);
     let c = FakeCluster::start();
     let p = Ports::free();
     world(&c, &b, &p);
-    let gw = c.gateway("pod-a", &p, &[]);
+    let gw = c.gateway("pod-a", &p, extra);
     gw.wait_for_log("serving", Duration::from_secs(20)).unwrap();
+    (b, c, p, gw)
+}
+
+#[test]
+fn serves_the_cluster_and_follows_adds_changes_and_deletes() {
+    let (b, c, p, gw) = started(&[]);
     assert_eq!(ready(&gw), 200);
     assert_eq!(who(&p, "/world1/x"), "a");
     // A keep-alive connection opened now must outlive every change below.
@@ -107,12 +96,7 @@ fn serves_the_cluster_and_follows_adds_changes_and_deletes() {
 
 #[test]
 fn status_is_written_with_server_side_apply_field_by_field_and_only_on_change() {
-    let b = Backends::start(&["a", "b"]);
-    let c = FakeCluster::start();
-    let p = Ports::free();
-    world(&c, &b, &p);
-    let gw = c.gateway("pod-a", &p, &[]);
-    gw.wait_for_log("serving", Duration::from_secs(20)).unwrap();
+    let (b, c, p, gw) = started(&[]);
 
     let gw_patch =
         c.rt.block_on(c.api.wait_for_request(
@@ -290,12 +274,7 @@ fn rbac_view(r: &tollgate_kube_fake::RecordedRequest) -> Option<(String, String,
 
 #[test]
 fn every_request_the_controller_makes_is_allowed_by_the_install_rbac() {
-    let b = Backends::start(&["a", "b"]);
-    let c = FakeCluster::start();
-    let p = Ports::free();
-    world(&c, &b, &p);
-    let gw = c.gateway("pod-a", &p, &["--lease-namespace", "tollgate-system"]);
-    gw.wait_for_log("serving", Duration::from_secs(20)).unwrap();
+    let (_b, c, _p, _gw) = started(&["--lease-namespace", "tollgate-system"]);
     assert!(within(10, || !c
         .status(GW_API, "HTTPRoute", Some("default"), "world1")
         .is_null()));

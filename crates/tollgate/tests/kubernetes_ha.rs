@@ -10,27 +10,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::cluster::{FakeCluster, metric, ready, within};
-use common::k8s::{Ports, backend, gateway, svc};
+use common::k8s::{Ports, backend, gateway, http_route as route, svc};
 use common::*;
 
 const LEASE: &str = "tollgate-gateway-controller";
 const WRITES: &str = "tollgate_kubernetes_status_writes_total{result=\"ok\"}";
-
-fn route(name: &str, path: &str, to: &str) -> String {
-    format!(
-        r"
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{ name: {name}, namespace: default }}
-spec:
-  parentRefs: [{{ name: gw }}]
-  rules:
-  - matches: [{{ path: {{ type: PathPrefix, value: {path} }} }}]
-    backendRefs: [{{ name: {to}, port: 80 }}]
-"
-    )
-}
 
 /// Service `a` with one EndpointSlice `a-0` listing `(ip:port, ready, terminating)`
 /// endpoints (one port per slice: the backends here all listen on 127.0.0.1).
@@ -63,6 +47,32 @@ fn lease_holder(c: &FakeCluster) -> String {
                 .to_owned()
         })
         .unwrap_or_default()
+}
+
+/// A cluster with our Gateway `gw`, Service `a` (one backend) and the route `/one` → a,
+/// plus `more` manifests.
+fn one_route(more: &str) -> (Backends, FakeCluster, Ports) {
+    let b = Backends::start(&["a"]);
+    let c = FakeCluster::start();
+    let p = Ports::free();
+    c.apply_yaml(&format!(
+        "{}{}{}{more}",
+        gateway(p.http),
+        svc("a", &b.ep(0)),
+        route("r1", "/one", "a")
+    ));
+    (b, c, p)
+}
+
+/// Has the API server got a status for HTTPRoute `name`?
+fn has_route_status(c: &FakeCluster, name: &str) -> bool {
+    !c.status(
+        "gateway.networking.k8s.io/v1",
+        "HTTPRoute",
+        Some("default"),
+        name,
+    )
+    .is_null()
 }
 
 #[test]
@@ -188,15 +198,7 @@ fn endpoint_changes_under_load_lose_no_request_and_a_terminating_endpoint_drains
 
 #[test]
 fn two_replicas_share_the_port_one_leads_and_the_other_takes_over_when_it_dies() {
-    let b = Backends::start(&["a"]);
-    let c = FakeCluster::start();
-    let p = Ports::free();
-    c.apply_yaml(&format!(
-        "{}{}{}",
-        gateway(p.http),
-        svc("a", &b.ep(0)),
-        route("r1", "/one", "a")
-    ));
+    let (_b, c, p) = one_route("");
     let lease = ["--lease-duration", "3s"];
     let mut gws = vec![
         Some(c.gateway("pod-a", &p, &lease)),
@@ -238,15 +240,7 @@ fn two_replicas_share_the_port_one_leads_and_the_other_takes_over_when_it_dies()
         .as_ref()
         .is_some_and(|g| metric(g, WRITES).is_some_and(|n| n > 0.0))));
     c.apply_yaml(&route("r2", "/two", "a"));
-    assert!(within(10, || {
-        let s = c.status(
-            "gateway.networking.k8s.io/v1",
-            "HTTPRoute",
-            Some("default"),
-            "r2",
-        );
-        !s.is_null()
-    }));
+    assert!(within(10, || has_route_status(&c, "r2")));
     let follower = gws[other].as_ref().unwrap();
     assert_eq!(metric(follower, WRITES), Some(0.0), "{}", follower.log());
     assert_eq!(metric(follower, "tollgate_kubernetes_leader"), Some(0.0));
@@ -266,14 +260,7 @@ fn two_replicas_share_the_port_one_leads_and_the_other_takes_over_when_it_dies()
         "{}",
         survivor.log()
     );
-    assert!(within(10, || !c
-        .status(
-            "gateway.networking.k8s.io/v1",
-            "HTTPRoute",
-            Some("default"),
-            "r3"
-        )
-        .is_null()));
+    assert!(within(10, || has_route_status(&c, "r3")));
     let lease = c
         .api
         .get("coordination.k8s.io/v1", "Lease", Some("default"), LEASE)
@@ -286,15 +273,7 @@ fn two_replicas_share_the_port_one_leads_and_the_other_takes_over_when_it_dies()
 
 #[test]
 fn a_leader_stopping_gracefully_hands_the_lease_over_at_once() {
-    let b = Backends::start(&["a"]);
-    let c = FakeCluster::start();
-    let p = Ports::free();
-    c.apply_yaml(&format!(
-        "{}{}{}",
-        gateway(p.http),
-        svc("a", &b.ep(0)),
-        route("r1", "/one", "a")
-    ));
+    let (_b, c, p) = one_route("");
     // A lease far longer than the test's waits: a takeover within them can only come
     // from the release.
     let lease = ["--lease-duration", "120s"];
@@ -314,26 +293,20 @@ fn a_leader_stopping_gracefully_hands_the_lease_over_at_once() {
 
 #[test]
 fn the_published_address_is_written_to_gateway_and_ingress_status() {
-    let b = Backends::start(&["a"]);
-    let c = FakeCluster::start();
-    let p = Ports::free();
-    c.apply_yaml(&format!(
-        "{}{}{}
+    let (_b, c, p) = one_route(
+        "
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
-metadata: {{ name: shop, namespace: default }}
+metadata: { name: shop, namespace: default }
 spec:
   ingressClassName: tollgate
   rules:
   - http:
       paths:
-      - {{ path: /shop, pathType: Prefix, backend: {{ service: {{ name: a, port: {{ number: 80 }} }} }} }}
+      - { path: /shop, pathType: Prefix, backend: { service: { name: a, port: { number: 80 } } } }
 ",
-        gateway(p.http),
-        svc("a", &b.ep(0)),
-        route("r1", "/one", "a")
-    ));
+    );
     let gw = c.gateway("pod-a", &p, &["--publish-address", "192.0.2.10"]);
     gw.wait_for_log("serving", Duration::from_secs(20)).unwrap();
     let ingress = Ports::addr(p.ingress_http);

@@ -111,7 +111,25 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
 /// [`load`] with explicit options.
 pub fn load_with(paths: &[PathBuf], opts: &Options) -> Result<Loaded, LoadError> {
     let source = tollgate_model::load_paths(paths)?;
-    let t = translate_all(&source.documents, &source.resources, opts)?;
+    finish(source, None, opts)
+}
+
+/// Translates what was loaded, with a cluster's resources when there are some.
+fn finish(
+    source: tollgate_model::Source,
+    cluster: Option<Resources>,
+    opts: &Options,
+) -> Result<Loaded, LoadError> {
+    let resources = match cluster {
+        None => source.resources,
+        Some(c) if source.resources.is_empty() => c,
+        Some(c) => {
+            let mut r = source.resources;
+            r.extend(c);
+            r
+        }
+    };
+    let t = translate_all(&source.documents, &resources, opts)?;
     let mut files = source.files;
     files.extend(source.referenced);
     Ok(Loaded {
@@ -135,22 +153,7 @@ pub fn load_with_cluster(
     } else {
         tollgate_model::load_paths(paths)?
     };
-    let resources = if source.resources.is_empty() {
-        cluster
-    } else {
-        let mut r = source.resources;
-        r.extend(cluster);
-        r
-    };
-    let t = translate_all(&source.documents, &resources, opts)?;
-    let mut files = source.files;
-    files.extend(source.referenced);
-    Ok(Loaded {
-        snapshot: t.snapshot,
-        statuses: t.statuses,
-        notes: source.notes,
-        files,
-    })
+    finish(source, Some(cluster), opts)
 }
 
 /// Convenience for tests/CLI: load paths then translate.

@@ -224,6 +224,21 @@ pub fn abc(b: &super::Backends) -> String {
     )
 }
 
+/// An HTTPRoute `name` in `default`, parent Gateway `gw`, sending `path` (a prefix) to
+/// the Service `to` port 80.
+pub fn http_route(name: &str, path: &str, to: &str) -> String {
+    format!(
+        r"{ROUTE_HEAD}
+metadata: {{ name: {name}, namespace: default }}
+spec:
+  parentRefs: [{{ name: gw }}]
+  rules:
+  - matches: [{{ path: {{ type: PathPrefix, value: {path} }} }}]
+    backendRefs: [{{ name: {to}, port: 80 }}]
+"
+    )
+}
+
 /// The start of an HTTPRoute document (its metadata and spec follow).
 pub const ROUTE_HEAD: &str = "
 ---
