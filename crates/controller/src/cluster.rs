@@ -197,3 +197,49 @@ impl Cluster {
         &self.shared.metrics
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::ByteString;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
+
+    use super::*;
+
+    #[test]
+    fn secrets_keep_only_certificate_keys_and_no_bookkeeping() {
+        let data: BTreeMap<String, ByteString> = ["tls.crt", "tls.key", "ca.crt", "password"]
+            .iter()
+            .map(|k| ((*k).to_owned(), ByteString(k.as_bytes().to_vec())))
+            .collect();
+        let mut s = Secret {
+            metadata: ObjectMeta {
+                name: Some("cert".into()),
+                managed_fields: Some(vec![ManagedFieldsEntry::default()]),
+                annotations: Some(BTreeMap::from([
+                    (
+                        "kubectl.kubernetes.io/last-applied-configuration".to_owned(),
+                        "{...the whole secret...}".to_owned(),
+                    ),
+                    ("team".to_owned(), "shop".to_owned()),
+                ])),
+                ..ObjectMeta::default()
+            },
+            data: Some(data),
+            string_data: Some(BTreeMap::from([("x".to_owned(), "y".to_owned())])),
+            ..Secret::default()
+        };
+        strip_secret(&mut s);
+        let keys: Vec<&String> = s
+            .data
+            .as_ref()
+            .map(|d| d.keys().collect())
+            .unwrap_or_default();
+        assert_eq!(keys, ["ca.crt", "tls.crt", "tls.key"]);
+        assert!(s.string_data.is_none());
+        assert!(s.metadata.managed_fields.is_none());
+        let annotations = s.metadata.annotations.unwrap_or_default();
+        assert_eq!(annotations.keys().collect::<Vec<_>>(), ["team"]);
+    }
+}

@@ -324,6 +324,21 @@ fn every_request_the_controller_makes_is_allowed_by_the_install_rbac() {
                 })
         })
     };
+    // Only TLS Secrets are listed and watched: the API server filters the rest out.
+    let secret_reads: Vec<_> = c
+        .api
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path == "/api/v1/secrets")
+        .collect();
+    assert!(secret_reads.len() >= 2, "a list and a watch");
+    for r in &secret_reads {
+        assert_eq!(
+            r.param("fieldSelector"),
+            Some("type=kubernetes.io/tls"),
+            "{r:?}"
+        );
+    }
     let seen: std::collections::BTreeSet<_> =
         c.api.requests().iter().filter_map(rbac_view).collect();
     assert!(seen.len() > 10, "{seen:?}");
