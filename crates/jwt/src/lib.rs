@@ -26,6 +26,8 @@
 //! (Ed25519). The verifier's allow-list decides; the key's type, curve and JWK `alg`
 //! must agree with the token's `alg`; HMAC secrets only ever come from configuration.
 
+#![warn(missing_docs)]
+
 mod alg;
 mod b64;
 mod cache;
