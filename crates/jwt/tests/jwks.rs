@@ -1,69 +1,15 @@
 //! The JWKS source against a real local identity provider (hyper on 127.0.0.1) through a
-//! real hyper client: rotation, the unknown-`kid` rate limit, single flight, outages, the
-//! first fetch, OIDC discovery and Cache-Control.
+//! real hyper client: rotation, the unknown-`kid` rate limit, single flight, OIDC discovery
+//! and Cache-Control. Outages and the first fetch are in `jwks_faults.rs`.
 
 mod common;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{HyperFetch, Idp, TestKey, jwks};
+use common::idp::{DISCOVERY, ISSUER, Idp, JWKS, NOW, at, claims, setup};
+use common::{TestKey, jwks};
 use serde_json::{Value, json};
-use tollgate_jwt::{
-    Algorithm, JwksConfig, JwksLocation, JwksSource, JwtError, KeySource, ManualClock, Verifier,
-    VerifierConfig,
-};
-
-const NOW: u64 = 1_700_000_000;
-const ISSUER: &str = "https://idp.example";
-const JWKS: &str = "/jwks";
-const DISCOVERY: &str = "/.well-known/openid-configuration";
-
-fn claims(n: u64) -> Value {
-    json!({"iss": ISSUER, "sub": format!("user-{n}"), "exp": NOW + 600})
-}
-
-struct Setup {
-    verifier: Verifier,
-    source: JwksSource,
-    clock: Arc<ManualClock>,
-}
-
-fn setup(
-    location: JwksLocation,
-    issuer: Option<&str>,
-    tune: impl FnOnce(&mut JwksConfig),
-) -> Setup {
-    let clock = Arc::new(ManualClock::new(NOW));
-    let mut config = JwksConfig::new(location);
-    tune(&mut config);
-    let source =
-        JwksSource::start(config, Arc::new(HyperFetch), clock.clone()).expect("JWKS source");
-    let mut vconfig = VerifierConfig::new(vec![Algorithm::ES256, Algorithm::RS256]);
-    vconfig.issuer = issuer.map(str::to_owned);
-    let verifier =
-        Verifier::new(vconfig, KeySource::Jwks(source.clone()), clock.clone()).expect("verifier");
-    Setup {
-        verifier,
-        source,
-        clock,
-    }
-}
-
-fn at(idp: &Idp) -> JwksLocation {
-    JwksLocation::Uri(idp.url(JWKS))
-}
-
-/// Polls `f` every 20 ms for up to 5 s.
-async fn eventually(mut f: impl FnMut() -> bool) -> bool {
-    for _ in 0..250 {
-        if f() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    f()
-}
+use tollgate_jwt::{Algorithm, JwksConfig, JwksLocation, JwtError};
 
 #[tokio::test]
 async fn a_rotated_key_triggers_one_refresh_and_a_dropped_key_stops_verifying() {
@@ -184,101 +130,6 @@ async fn concurrent_requests_for_a_new_kid_share_one_fetch() {
 }
 
 #[tokio::test]
-async fn cached_keys_keep_verifying_while_the_idp_is_down() {
-    let k1 = TestKey::ec("k1", Algorithm::ES256);
-    let k2 = TestKey::ec("k2", Algorithm::ES256);
-    let idp = Idp::start(jwks(&[&k1])).await;
-    // max-age 0: refresh at the minimum interval, here 100 ms.
-    idp.set_max_age(Some(0));
-    let s = setup(at(&idp), Some(ISSUER), |c| {
-        c.min_refresh = Duration::from_millis(100)
-    });
-    s.verifier
-        .verify(&k1.token(Algorithm::ES256, &claims(0)))
-        .await
-        .expect("k1 token");
-
-    idp.set_status(503);
-    assert!(
-        eventually(|| s.source.stats().failures >= 3).await,
-        "refreshes fail: {:?}",
-        s.source.stats()
-    );
-    for n in 1..=5 {
-        s.verifier
-            .verify(&k1.token(Algorithm::ES256, &claims(n)))
-            .await
-            .expect("stale keys still verify");
-    }
-    // A token for a key we never saw cannot be judged, but is refused as unknown, not 503.
-    let new = k2.token(Algorithm::ES256, &claims(9));
-    assert_eq!(
-        s.verifier.verify(&new).await.err(),
-        Some(JwtError::UnknownKey)
-    );
-
-    idp.set_jwks(jwks(&[&k1, &k2]));
-    idp.set_status(200);
-    s.clock.advance(Duration::from_secs(31));
-    let verifier = s.verifier.clone();
-    let mut ok = false;
-    for _ in 0..50 {
-        if verifier.verify(&new).await.is_ok() {
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(ok, "back up: the new key is picked up");
-}
-
-#[tokio::test]
-async fn a_request_before_the_first_fetch_waits_for_it() {
-    let k1 = TestKey::ec("k1", Algorithm::ES256);
-    let idp = Idp::start(jwks(&[&k1])).await;
-    idp.set_delay(Duration::from_millis(400));
-    let started = Instant::now();
-    let s = setup(at(&idp), Some(ISSUER), |_| {});
-    let verified = s
-        .verifier
-        .verify(&k1.token(Algorithm::ES256, &claims(0)))
-        .await;
-    assert!(verified.is_ok(), "{verified:?}");
-    assert!(
-        started.elapsed() >= Duration::from_millis(300),
-        "it did wait for the fetch"
-    );
-    assert_eq!(idp.hits(JWKS), 1);
-}
-
-#[tokio::test]
-async fn the_wait_for_the_first_fetch_is_bounded() {
-    let k1 = TestKey::ec("k1", Algorithm::ES256);
-    let idp = Idp::start(jwks(&[&k1])).await;
-    idp.set_status(503);
-    let s = setup(at(&idp), Some(ISSUER), |c| {
-        c.first_fetch_wait = Duration::from_millis(300)
-    });
-    let token = k1.token(Algorithm::ES256, &claims(0));
-    let started = Instant::now();
-    let err = s.verifier.verify(&token).await.err();
-    assert_eq!(err, Some(JwtError::KeysUnavailable));
-    assert!(started.elapsed() < Duration::from_secs(2));
-    assert_eq!(err.map(|e| e.http_status()), Some(503));
-
-    // The refresher retries with backoff; once the provider answers, tokens verify.
-    idp.set_status(200);
-    let mut ok = false;
-    for _ in 0..20 {
-        if s.verifier.verify(&token).await.is_ok() {
-            ok = true;
-            break;
-        }
-    }
-    assert!(ok, "keys arrive after the outage");
-}
-
-#[tokio::test]
 async fn discovery_supplies_the_issuer_and_the_jwks_uri() {
     let k1 = TestKey::ec("k1", Algorithm::ES256);
     let idp = Idp::start(jwks(&[&k1])).await;
@@ -327,9 +178,7 @@ async fn discovery_supplies_the_issuer_and_the_jwks_uri() {
         url: evil.url(DISCOVERY),
         issuer: None,
     };
-    let s = setup(location, None, |c| {
-        c.first_fetch_wait = Duration::from_millis(300)
-    });
+    let s = setup(location, None, |c| c.max_wait = Duration::from_millis(300));
     assert_eq!(
         s.verifier
             .verify(&token(json!("https://evil.example")))

@@ -6,7 +6,7 @@
 //!  JwksSource::start ──spawn──▶ refresher loop: fetch ─ sleep(max-age ∈ [min, max]) ─ fetch …
 //!                                      │                     (failure: backoff, keep keys)
 //!  verify ──▶ ready() ── keys? ──yes──▶ snapshot (Arc, lock-free to share)
-//!                         └─no──▶ wait for the first fetch, at most `first_fetch_wait`
+//!                         └─no──▶ wait for the first fetch, at most `max_wait`
 //!  unknown kid ──▶ refresh(forced): join the fetch in flight, or start one if the last
 //!                  forced one is older than `unknown_kid_interval`; else refuse the token
 //! ```
@@ -63,9 +63,11 @@ pub struct JwksConfig {
     /// At most one refresh triggered by unknown `kid`s per this interval (default 30 s):
     /// tokens with made-up `kid`s cannot make us hammer the provider.
     pub unknown_kid_interval: Duration,
-    /// How long a request waits for the first key set before failing with
-    /// [`JwtError::KeysUnavailable`] (default 5 s).
-    pub first_fetch_wait: Duration,
+    /// Longest a request waits for a fetch (default 5 s): for the first key set, after
+    /// which it fails with [`JwtError::KeysUnavailable`], or for a refresh triggered by an
+    /// unknown `kid`, after which it is refused as [`JwtError::UnknownKey`]. The fetch
+    /// itself goes on in the background, bounded by `fetch_timeout`.
+    pub max_wait: Duration,
     /// Bound on one fetch, discovery included (default 10 s).
     pub fetch_timeout: Duration,
     /// Largest accepted response body (default 1 MiB).
@@ -81,7 +83,7 @@ impl JwksConfig {
             min_refresh: Duration::from_secs(60),
             max_refresh: Duration::from_secs(3600),
             unknown_kid_interval: Duration::from_secs(30),
-            first_fetch_wait: Duration::from_secs(5),
+            max_wait: Duration::from_secs(5),
             fetch_timeout: Duration::from_secs(10),
             max_body_bytes: 1 << 20,
         }
@@ -229,7 +231,7 @@ impl JwksSource {
     }
 
     /// The current keys; before the first successful fetch, waits for it up to
-    /// [`JwksConfig::first_fetch_wait`].
+    /// [`JwksConfig::max_wait`].
     pub async fn ready(&self) -> Result<Arc<KeySnapshot>, JwtError> {
         if let Some(keys) = self.current() {
             return Ok(keys);
@@ -241,7 +243,7 @@ impl JwksSource {
                 .ok()
                 .and_then(|k| k.clone())
         };
-        match tokio::time::timeout(self.shared.config.first_fetch_wait, wait).await {
+        match tokio::time::timeout(self.shared.config.max_wait, wait).await {
             Ok(Some(keys)) => Ok(keys),
             _ => Err(JwtError::KeysUnavailable),
         }
@@ -269,7 +271,10 @@ impl JwksSource {
             return Some(current);
         }
         // Success or failure alike, what counts is whether the keys changed.
-        let _outcome = self.shared.refresh(true).await?;
+        let _outcome = self
+            .shared
+            .refresh(true, self.shared.config.max_wait)
+            .await?;
         let current = self.current()?;
         (!Arc::ptr_eq(&current, seen)).then_some(current)
     }

@@ -21,7 +21,8 @@ pub(super) async fn run(weak: Weak<Shared>) {
     let mut failures: u32 = 0;
     loop {
         let Some(shared) = weak.upgrade() else { return };
-        let outcome = shared.refresh(false).await.unwrap_or(Err(()));
+        let wait = shared.config.fetch_timeout + Duration::from_secs(1);
+        let outcome = shared.refresh(false, wait).await.unwrap_or(Err(()));
         let config = &shared.config;
         let min = config.min_refresh.max(FLOOR);
         let delay = match outcome {
@@ -46,9 +47,9 @@ pub(super) async fn run(weak: Weak<Shared>) {
 }
 
 impl Shared {
-    /// Makes sure a fetch runs and waits for it: joins the one in flight, or starts one.
-    /// A `forced` (unknown-`kid`) start is rate-limited: `None` when refused.
-    pub(super) async fn refresh(self: &Arc<Self>, forced: bool) -> Option<Outcome> {
+    /// Makes sure a fetch runs and waits for it, up to `wait`: joins the one in flight, or
+    /// starts one. A `forced` (unknown-`kid`) start is rate-limited: `None` when refused.
+    pub(super) async fn refresh(self: &Arc<Self>, forced: bool, wait: Duration) -> Option<Outcome> {
         let mut attempts = self.attempts.subscribe();
         let target = {
             let mut control = lock(&self.control);
@@ -74,21 +75,26 @@ impl Shared {
             // one in flight now.
             self.attempts.borrow().completed + 1
         };
-        let bound = self.config.fetch_timeout + Duration::from_secs(1);
-        match tokio::time::timeout(bound, attempts.wait_for(|a| a.completed >= target)).await {
+        match tokio::time::timeout(wait, attempts.wait_for(|a| a.completed >= target)).await {
             Ok(Ok(a)) => Some(a.last),
             _ => Some(Err(())),
         }
     }
 
     async fn fetch_task(self: Arc<Self>) {
+        // Ends the attempt however the task ends: a panicking `Fetch` or a runtime
+        // shutting down must not leave `in_flight` set, which would stop all refreshes.
+        let mut attempt = Attempt {
+            shared: &self,
+            outcome: Err(()),
+        };
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let result = match tokio::time::timeout(self.config.fetch_timeout, self.fetch_once()).await
         {
             Ok(result) => result,
             Err(_) => Err(format!("timed out after {:?}", self.config.fetch_timeout)),
         };
-        let outcome = match result {
+        attempt.outcome = match result {
             Ok((keys, issuer, max_age)) => {
                 self.install(keys, issuer);
                 Ok(max_age)
@@ -102,12 +108,6 @@ impl Shared {
                 Err(())
             }
         };
-        let mut control = lock(&self.control);
-        control.in_flight = false;
-        self.attempts.send_modify(|a| {
-            a.completed += 1;
-            a.last = outcome;
-        });
     }
 
     async fn fetch_once(&self) -> Result<(KeySet, Option<String>, Option<Duration>), String> {
@@ -182,5 +182,23 @@ impl Shared {
             // older count, and never served.
             self.removals.fetch_add(1, Ordering::AcqRel);
         }
+    }
+}
+
+/// One fetch attempt; dropping it publishes the outcome and frees the single-flight slot.
+struct Attempt<'a> {
+    shared: &'a Shared,
+    outcome: Outcome,
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        let mut control = lock(&self.shared.control);
+        control.in_flight = false;
+        let outcome = self.outcome;
+        self.shared.attempts.send_modify(|a| {
+            a.completed += 1;
+            a.last = outcome;
+        });
     }
 }
