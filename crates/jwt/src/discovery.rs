@@ -1,0 +1,89 @@
+//! OpenID Connect Discovery 1.0: the provider metadata document supplies `issuer` and
+//! `jwks_uri`.
+
+use serde::Deserialize;
+
+/// The well-known path (OpenID Connect Discovery 1.0 §4).
+pub(crate) const WELL_KNOWN: &str = "/.well-known/openid-configuration";
+
+/// What we take from a provider's metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Discovered {
+    pub(crate) issuer: String,
+    pub(crate) jwks_uri: String,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    issuer: String,
+    jwks_uri: String,
+}
+
+/// The metadata URL and the issuer it implies. `url` may be the issuer itself or the full
+/// well-known URL.
+pub(crate) fn locate(url: &str) -> (String, String) {
+    match url.strip_suffix(WELL_KNOWN) {
+        Some(issuer) => (url.to_owned(), issuer.to_owned()),
+        None => (
+            format!("{}{WELL_KNOWN}", url.trim_end_matches('/')),
+            url.to_owned(),
+        ),
+    }
+}
+
+/// Parses metadata and checks its `issuer`. OIDC Discovery §4.3 requires it to be
+/// identical to the issuer the document was fetched for: a configured issuer must match
+/// exactly; one implied by the URL may differ by a trailing `/` (the URL loses it when the
+/// well-known path is appended), and the document's spelling is then the one tokens must
+/// carry.
+pub(crate) fn parse(body: &[u8], expected: &str, exact: bool) -> Result<Discovered, String> {
+    let meta: Metadata = serde_json::from_slice(body)
+        .map_err(|e| format!("not an OpenID provider metadata document: {e}"))?;
+    let same = if exact {
+        meta.issuer == expected
+    } else {
+        meta.issuer.trim_end_matches('/') == expected.trim_end_matches('/')
+    };
+    if !same {
+        return Err(format!(
+            "metadata issuer {:?} is not the expected issuer {expected:?}",
+            meta.issuer
+        ));
+    }
+    if !(meta.jwks_uri.starts_with("https://") || meta.jwks_uri.starts_with("http://")) {
+        return Err(format!(
+            "jwks_uri {:?} is not an http(s) URL",
+            meta.jwks_uri
+        ));
+    }
+    Ok(Discovered {
+        issuer: meta.issuer,
+        jwks_uri: meta.jwks_uri,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locates_and_checks_the_issuer() {
+        assert_eq!(
+            locate("https://idp.example/"),
+            (
+                "https://idp.example/.well-known/openid-configuration".to_owned(),
+                "https://idp.example/".to_owned()
+            )
+        );
+        assert_eq!(
+            locate("https://idp.example/t/.well-known/openid-configuration").1,
+            "https://idp.example/t"
+        );
+        let doc = br#"{"issuer":"https://idp.example","jwks_uri":"https://idp.example/k"}"#;
+        assert!(parse(doc, "https://idp.example/", false).is_ok());
+        assert!(parse(doc, "https://idp.example/", true).is_err());
+        assert!(parse(doc, "https://evil.example", false).is_err());
+        let bad = br#"{"issuer":"https://idp.example","jwks_uri":"file:///etc/passwd"}"#;
+        assert!(parse(bad, "https://idp.example", true).is_err());
+    }
+}
