@@ -12,8 +12,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::cluster::{FakeCluster, within};
 use common::k8s::{Ports, backend, gateway_with, service};
-use tls_support::curl_https;
 use common::*;
+use tls_support::curl_https;
 use tollgate_test_support::pki::{Ca, Minted};
 use tollgate_test_support::process::TempDir;
 
