@@ -13,7 +13,12 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+pub mod policies;
 pub mod tls;
+pub use policies::{
+    Acl, BasicAuth, BasicCredential, Consumer, IpFilter, JwtAuth, JwtIdentity, JwtKeys, KeyAuth,
+    RoutePolicies,
+};
 pub use tls::{CertKeyPem, ClientAuth, ListenerTls, REDACTED, TlsVersion, UpstreamTls};
 
 /// Everything the data plane runs.
@@ -27,6 +32,9 @@ pub struct Snapshot {
     pub listeners: BTreeMap<String, Listener>,
     /// Upstream services by name.
     pub services: BTreeMap<String, Service>,
+    /// Consumers for access policies, by name order. Omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumers: Vec<Consumer>,
 }
 
 /// Client-facing limits and behaviour.
@@ -137,6 +145,9 @@ pub struct Route {
         skip_serializing_if = "Option::is_none"
     )]
     pub backend_timeout: Option<Duration>,
+    /// Access policies. Omitted when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies: Option<Box<RoutePolicies>>,
 }
 
 /// Request conditions; all must hold.
@@ -527,7 +538,7 @@ pub mod opt_duration {
 
 impl Snapshot {
     /// A copy safe to show (`/config`, `tollgate translate`): every secret (private keys
-    /// today; API keys and password hashes as they are added) replaced by [`REDACTED`].
+    /// today; API key digests, password hashes, JWT secrets) replaced by [`REDACTED`].
     pub fn redacted(&self) -> Self {
         let mut s = self.clone();
         for l in s.listeners.values_mut() {
@@ -538,6 +549,26 @@ impl Snapshot {
         for svc in s.services.values_mut() {
             if let Some(c) = svc.tls.as_mut().and_then(|t| t.client_cert.as_mut()) {
                 c.redact();
+            }
+        }
+        for c in &mut s.consumers {
+            c.key_digests
+                .iter_mut()
+                .for_each(|k| *k = REDACTED.to_owned());
+            if let Some(b) = &mut c.basic {
+                b.password_hash = REDACTED.to_owned();
+            }
+        }
+        for l in s.listeners.values_mut() {
+            for r in l.virtual_hosts.iter_mut().flat_map(|v| v.routes.iter_mut()) {
+                if let Some(JwtKeys::Secret(secret)) = r
+                    .policies
+                    .as_mut()
+                    .and_then(|p| p.jwt.as_mut())
+                    .map(|j| &mut j.keys)
+                {
+                    *secret = REDACTED.to_owned();
+                }
             }
         }
         s

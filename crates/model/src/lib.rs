@@ -12,6 +12,7 @@
 pub mod k8s;
 pub mod load;
 pub mod native;
+pub mod policies;
 pub mod tls;
 pub mod units;
 

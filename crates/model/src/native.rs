@@ -34,6 +34,9 @@ pub struct Document {
     /// Routes from requests to services.
     #[serde(default)]
     pub routes: Vec<Route>,
+    /// Who calls the APIs, for access policies.
+    #[serde(default)]
+    pub consumers: Vec<crate::policies::Consumer>,
     /// Peers (CIDRs) whose `X-Forwarded-*` headers are believed. Default: none.
     #[serde(default)]
     pub trusted_proxies: Option<Spanned<Vec<String>>>,
@@ -265,6 +268,8 @@ pub struct Route {
     pub backends: Vec<Backend>,
     /// Overall time allowed for the request, retries included (default: the service's).
     pub timeout: Option<Dur>,
+    /// Access control: IP filter, authentication, ACL.
+    pub policies: Option<Spanned<crate::policies::Policies>>,
 }
 
 /// Request conditions. All given conditions must hold.

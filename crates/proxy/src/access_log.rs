@@ -130,6 +130,8 @@ pub(crate) struct Entry<'a> {
     pub(crate) path: &'a str,
     pub(crate) route: Option<&'a str>,
     pub(crate) upstream: Option<&'a str>,
+    /// The authenticated consumer (never a credential).
+    pub(crate) consumer: Option<&'a str>,
     pub(crate) status: u16,
     pub(crate) duration: Duration,
     pub(crate) bytes: u64,
@@ -149,6 +151,9 @@ impl Entry<'_> {
         str_field(&mut s, "path", Some(self.path));
         str_field(&mut s, "route", self.route);
         str_field(&mut s, "upstream", self.upstream);
+        if let Some(c) = self.consumer {
+            str_field(&mut s, "consumer", Some(c));
+        }
         let _ = write!(
             s,
             ",\"status\":{},\"duration_ms\":{:.3},\"bytes\":{},\"complete\":{}}}",
@@ -203,6 +208,7 @@ mod tests {
             path,
             route,
             upstream: None,
+            consumer: None,
             status: 200,
             duration: Duration::from_micros(1500),
             bytes: 42,

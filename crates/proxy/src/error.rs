@@ -60,6 +60,21 @@ pub enum ProxyError {
     /// A direct response configured on the route (status, message).
     #[error("{1}")]
     Direct(u16, String),
+    /// Missing or invalid credentials: 401 with these `WWW-Authenticate` challenges.
+    #[error("{message}")]
+    Unauthorized {
+        /// What was wrong, without any credential in it.
+        message: String,
+        /// One value per authentication method the route takes.
+        challenges: Vec<HeaderValue>,
+    },
+    /// Authenticated (or not needed) but not allowed: IP filter or ACL.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Credentials could not be judged right now (keys still loading, password checks
+    /// saturated): 503, so a valid client is not told to log in again.
+    #[error("{0}")]
+    AuthUnavailable(String),
 }
 
 impl ProxyError {
@@ -79,23 +94,30 @@ impl ProxyError {
             Self::Direct(s, _) => {
                 StatusCode::from_u16(*s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::AuthUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     /// Who failed.
     pub fn source(&self) -> ErrorSource {
         match self {
-            Self::BadRequest(_) | Self::ClientBodyTimeout | Self::ExpectationFailed => {
-                ErrorSource::Downstream
-            }
+            Self::BadRequest(_)
+            | Self::ClientBodyTimeout
+            | Self::ExpectationFailed
+            | Self::Unauthorized { .. }
+            | Self::Forbidden(_) => ErrorSource::Downstream,
             Self::CircuitOpen
             | Self::UpstreamConnect
             | Self::UpstreamReset
             | Self::UpstreamProtocol
             | Self::UpstreamTimeout => ErrorSource::Upstream,
-            Self::NoRoute | Self::NoBackend | Self::Overloaded | Self::Direct(..) => {
-                ErrorSource::Gateway
-            }
+            Self::NoRoute
+            | Self::NoBackend
+            | Self::Overloaded
+            | Self::Direct(..)
+            | Self::AuthUnavailable(_) => ErrorSource::Gateway,
         }
     }
 
@@ -114,12 +136,33 @@ impl ProxyError {
             Self::UpstreamTimeout => "timeout",
             Self::Overloaded => "overloaded",
             Self::Direct(..) => "direct",
+            Self::Unauthorized { .. } => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::AuthUnavailable(_) => "auth_unavailable",
         }
     }
 
     /// The response for this error.
     pub fn to_response(&self, request_id: &str) -> Response<ProxyBody> {
-        error_response(self.status(), &self.to_string(), request_id)
+        let mut res = error_response(self.status(), &self.to_string(), request_id);
+        self.add_headers(res.headers_mut());
+        res
+    }
+
+    /// Headers the error's status calls for: `WWW-Authenticate` on a 401 (RFC 9110
+    /// §15.5.2 requires one), `Retry-After` when credentials could not be judged yet.
+    pub fn add_headers(&self, headers: &mut http::HeaderMap) {
+        match self {
+            Self::Unauthorized { challenges, .. } => {
+                for c in challenges {
+                    headers.append(header::WWW_AUTHENTICATE, c.clone());
+                }
+            }
+            Self::AuthUnavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
     }
 }
 

@@ -4,8 +4,10 @@
 //! 2. host and path normalisation, then route match (the normalised path is what later
 //!    phases see and what is forwarded, so a path-scoped policy cannot be bypassed by
 //!    spelling the path differently)
-//! 3. rewrite phase: redirect or direct answer, request header changes, URL rewrite
-//! 4. (access and rate-limit phases: later issues)
+//! 3. access phase: IP filter, authentication, ACL (`policy`), before the route's
+//!    action so a redirect or direct answer is protected too
+//! 4. rewrite phase: redirect or direct answer, request header changes, URL rewrite
+//!    (rate-limit phase: a later issue)
 //! 5. upstream: backend by weight, endpoint by balancer, pooled connection, timeouts,
 //!    retries, mirrors
 //! 6. response phase: hop-by-hop removal, response header changes, `x-request-id`
@@ -73,6 +75,8 @@ impl ConnInfo {
 struct LogFacts {
     route: Option<Arc<Route>>,
     upstream: Option<Arc<str>>,
+    /// The authenticated consumer's name.
+    consumer: Option<Arc<str>>,
 }
 
 /// Serves one request. Never fails: errors are answered.
@@ -98,6 +102,7 @@ pub(crate) async fn handle(
     let mut facts = LogFacts {
         route: None,
         upstream: None,
+        consumer: None,
     };
     let result = if conn.overloaded {
         Err(ProxyError::Overloaded)
@@ -155,6 +160,7 @@ fn error_reply(
         // the empty body. The status and `x-request-id` say everything.
         let mut res = Response::new(ProxyBody::empty());
         *res.status_mut() = e.status();
+        e.add_headers(res.headers_mut());
         return res;
     }
     e.to_response(id)
@@ -211,6 +217,27 @@ async fn process(
         .clone();
     facts.route = Some(route.clone());
 
+    // Access phase, before the route's action, so that a redirect or a direct answer
+    // is protected as well as a forward.
+    let mut client_ip = None;
+    let mut strip_query = None;
+    if let Some(access) = &route.access {
+        let ip = headers::client_ip(conn.peer.ip(), &parts.headers, &rt.trusted);
+        client_ip = Some(ip);
+        let caller = crate::policy::Caller {
+            ip,
+            query,
+            subject: conn.client_subject.as_deref(),
+        };
+        let cx = crate::policy::AccessCx {
+            consumers: &rt.consumers,
+            passwords: &shared.passwords,
+        };
+        let admitted = access.check(&cx, &mut parts.headers, &caller).await?;
+        facts.consumer = admitted.consumer.map(|c| c.name.clone());
+        strip_query = admitted.strip_query;
+    }
+
     // Rewrite phase. The backend entry is picked first: its own filters (Gateway API
     // backendRef filters) apply after the route's, and an invalid entry answers 500 for
     // its share of the traffic while the valid ones keep working.
@@ -252,7 +279,8 @@ async fn process(
     }
 
     // Upstream phase.
-    let client_ip = headers::client_ip(conn.peer.ip(), &parts.headers, &rt.trusted);
+    let client_ip = client_ip
+        .unwrap_or_else(|| headers::client_ip(conn.peer.ip(), &parts.headers, &rt.trusted));
     let peer_trusted = headers::is_trusted(conn.peer.ip(), &rt.trusted);
     headers::set_forwarded(
         &mut parts.headers,
@@ -300,11 +328,16 @@ async fn process(
     }
     // The common case (path unchanged by normalisation and filters) reuses the parsed
     // target as it is: no allocation, no second parse.
-    let unchanged = matches!(upstream_path, Cow::Borrowed(p) if p == parts.uri.path());
+    let unchanged =
+        strip_query.is_none() && matches!(upstream_path, Cow::Borrowed(p) if p == parts.uri.path());
+    let kept_query = match (&strip_query, query) {
+        (Some(name), Some(q)) => without_param(q, name),
+        _ => query.map(Cow::Borrowed),
+    };
     let path_and_query = match parts.uri.path_and_query() {
         Some(pq) if unchanged => pq.clone(),
         _ => {
-            let s = match query {
+            let s = match kept_query {
                 Some(q) => format!("{upstream_path}?{q}"),
                 None => upstream_path.into_owned(),
             };
@@ -352,6 +385,19 @@ async fn process(
     }
     apply_response_headers(filters, &mut res);
     Ok(res)
+}
+
+/// A query string without any `name=` parameter (an API key that must not travel
+/// upstream); `None` when nothing is left.
+fn without_param<'q>(query: &'q str, name: &str) -> Option<Cow<'q, str>> {
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let k = pair.split_once('=').map_or(*pair, |(k, _)| k);
+            crate::router::query_value(k, name).is_none()
+        })
+        .collect();
+    (!kept.is_empty()).then(|| Cow::Owned(kept.join("&")))
 }
 
 /// The route's response header changes, then the chosen backend entry's.
@@ -509,6 +555,7 @@ fn attach_log(
     let listener = conn.listener.load_full();
     let route = facts.route.map(|r| r.name.clone());
     let upstream = facts.upstream;
+    let consumer = facts.consumer;
     res.body_mut().on_done(Box::new(move |bytes, complete| {
         let line = crate::access_log::Entry {
             request_id: &request_id,
@@ -518,6 +565,7 @@ fn attach_log(
             path: &path,
             route: route.as_deref(),
             upstream: upstream.as_deref(),
+            consumer: consumer.as_deref(),
             status,
             duration: start.elapsed(),
             bytes,

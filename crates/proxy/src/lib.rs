@@ -17,6 +17,7 @@ mod forward;
 mod handler;
 mod headers;
 pub mod metrics;
+mod policy;
 mod router;
 mod runtime;
 mod server;

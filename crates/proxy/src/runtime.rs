@@ -14,6 +14,7 @@ use tollgate_ir as ir;
 use tollgate_wire::GuardConfig;
 
 use crate::metrics::Metrics;
+use crate::policy::{Consumers, PolicyCompiler, Verifiers};
 use crate::router::{RouteTable, Upstreams};
 use crate::upstream::{Upstream, health};
 
@@ -27,6 +28,10 @@ pub struct Runtime {
     pub(crate) upstreams: Upstreams,
     pub(crate) trusted: Vec<IpNet>,
     pub(crate) guard: Arc<GuardConfig>,
+    /// Consumers, indexed by credential.
+    pub(crate) consumers: Consumers,
+    /// JWT verifiers in use, handed to the next runtime so keys stay cached.
+    pub(crate) verifiers: Verifiers,
 }
 
 /// Why a snapshot could not be compiled.
@@ -56,9 +61,11 @@ pub(crate) fn compile(
         };
         upstreams.insert(name.clone(), up);
     }
+    let consumers = Consumers::compile(&snapshot.consumers).map_err(CompileError)?;
+    let mut pol = PolicyCompiler::new(previous.map(|p| &p.verifiers), start_health_checks);
     let mut tables = HashMap::with_capacity(snapshot.listeners.len());
     for (name, l) in &snapshot.listeners {
-        let mut t = RouteTable::compile(l, metrics, &upstreams)
+        let mut t = RouteTable::compile(l, metrics, &upstreams, &mut pol)
             .map_err(|e| CompileError(format!("listener {name:?}: {e}")))?;
         if let Some(src) = &l.tls {
             let old = previous
@@ -103,5 +110,7 @@ pub(crate) fn compile(
         tables,
         upstreams,
         guard,
+        consumers,
+        verifiers: pol.verifiers,
     })
 }

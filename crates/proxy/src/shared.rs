@@ -29,6 +29,8 @@ pub(crate) struct Shared {
     pub(crate) bound: ArcSwap<std::collections::HashMap<String, std::net::SocketAddr>>,
     /// Connection and tunnel tasks, waited for on shutdown.
     pub(crate) tracker: tokio_util::task::TaskTracker,
+    /// Basic-auth password verification: slots and remembered results.
+    pub(crate) passwords: crate::policy::PasswordChecks,
 }
 
 impl Shared {
@@ -57,6 +59,7 @@ impl Shared {
             responder,
             bound: ArcSwap::from_pointee(std::collections::HashMap::new()),
             tracker,
+            passwords: crate::policy::PasswordChecks::new(),
         }
     }
 

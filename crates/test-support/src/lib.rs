@@ -19,6 +19,7 @@
 
 pub mod client;
 pub mod grpc;
+pub mod jwt;
 pub mod pki;
 pub mod process;
 mod tls;

@@ -1,4 +1,5 @@
-//! `tollgate`: the one binary. Subcommands: `run`, `validate`, `translate`.
+//! `tollgate`: the one binary. Subcommands: `run`, `validate`, `translate`,
+//! `hash-password`.
 
 mod k8s_opts;
 mod kube_source;
@@ -46,6 +47,9 @@ enum Command {
         #[command(flatten)]
         k8s: k8s_opts::K8sArgs,
     },
+    /// Read a password from stdin and print its argon2id hash, for a consumer's
+    /// `basic.password_hash`.
+    HashPassword,
 }
 
 fn main() -> ExitCode {
@@ -95,6 +99,44 @@ fn main() -> ExitCode {
             show_secrets,
             k8s,
         } => translate(&config, show_secrets, &k8s.options()),
+        Command::HashPassword => hash_password(),
+    }
+}
+
+/// `tollgate hash-password`: the first line of stdin, hashed with argon2id (default
+/// parameters, random salt), so no password needs to be written into a config file.
+fn hash_password() -> ExitCode {
+    use argon2::password_hash::{PasswordHasher as _, SaltString};
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() {
+        eprintln!("tollgate: could not read a password from stdin");
+        return ExitCode::FAILURE;
+    }
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        eprintln!(
+            "tollgate: the password is empty; pipe one in: printf %s 'secret' | tollgate hash-password"
+        );
+        return ExitCode::FAILURE;
+    }
+    let salt_bytes: [u8; 16] = rand::random();
+    let hashed = SaltString::encode_b64(&salt_bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|salt| {
+            argon2::Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| e.to_string())
+        });
+    match hashed {
+        Ok(h) => {
+            println!("{h}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tollgate: hashing failed: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -18,6 +18,7 @@
 //!   unique;
 //! - `server`: process-wide settings and trusted proxies;
 //! - `services`: endpoints, balancing, health, retries, with defaults;
+//! - `policies`: consumers (keys hashed) and each route's access policies;
 //! - `routes`: conditions, filters, action, and each route's precedence key;
 //! - `listeners`: routes attached to listeners and grouped into virtual hosts, in
 //!   precedence order.
@@ -35,6 +36,7 @@ use tollgate_model::{Document, LoadError, Problem, Resources};
 pub mod k8s;
 mod listeners;
 mod merge;
+mod policies;
 mod problems;
 mod routes;
 mod server;
@@ -57,13 +59,15 @@ pub fn translate_native(docs: &[Document]) -> Result<ir::Snapshot, LoadError> {
     let server = server::settings(merged.server, &mut p);
     let trusted_proxies = server::trusted_proxies(merged.trusted_proxies, &mut p);
     let services = services::translate(&merged.services, &mut p);
-    let routes = routes::translate(&merged.routes, &known, &mut p);
+    let (consumers, known_consumers) = policies::consumers(&merged.consumers, &mut p);
+    let routes = routes::translate(&merged.routes, &known, &known_consumers, &mut p);
     let listeners = listeners::translate(&merged.listeners, &routes, &mut p);
     p.finish(ir::Snapshot {
         server,
         trusted_proxies,
         listeners,
         services,
+        consumers,
     })
 }
 

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use tollgate_model::native::{Listener, Route, Server, Service};
+use tollgate_model::policies::Consumer;
 use tollgate_model::{Document, Spanned};
 
 use crate::problems::{At, Pos, Problems};
@@ -13,6 +14,7 @@ pub(crate) struct Merged<'a> {
     pub(crate) listeners: Vec<At<'a, Listener>>,
     pub(crate) services: Vec<At<'a, Service>>,
     pub(crate) routes: Vec<At<'a, Route>>,
+    pub(crate) consumers: Vec<At<'a, Consumer>>,
     pub(crate) server: Option<At<'a, Spanned<Server>>>,
     pub(crate) trusted_proxies: Option<At<'a, Spanned<Vec<String>>>>,
 }
@@ -23,6 +25,7 @@ pub(crate) fn merge<'a>(docs: &'a [Document], p: &mut Problems<'_>) -> Merged<'a
         listeners: Vec::new(),
         services: Vec::new(),
         routes: Vec::new(),
+        consumers: Vec::new(),
         server: None,
         trusted_proxies: None,
     };
@@ -36,6 +39,9 @@ pub(crate) fn merge<'a>(docs: &'a [Document], p: &mut Problems<'_>) -> Merged<'a
         merged
             .routes
             .extend(d.routes.iter().map(|item| At { doc, item }));
+        merged
+            .consumers
+            .extend(d.consumers.iter().map(|item| At { doc, item }));
         once("server", &mut merged.server, d.server.as_ref(), doc, p);
         once(
             "trusted_proxies",
@@ -48,6 +54,7 @@ pub(crate) fn merge<'a>(docs: &'a [Document], p: &mut Problems<'_>) -> Merged<'a
     unique_names("listener", &merged.listeners, |l| &l.name, p);
     unique_names("service", &merged.services, |s| &s.name, p);
     unique_names("route", &merged.routes, |r| &r.name, p);
+    unique_names("consumer", &merged.consumers, |c| &c.name, p);
     merged
 }
 

@@ -9,6 +9,7 @@ use tollgate_model::Spanned;
 use tollgate_model::native::Route;
 
 use crate::merge::Merged;
+use crate::policies::KnownConsumers;
 use crate::problems::{At, Problems, Scope, list_names};
 use crate::syntax;
 
@@ -72,16 +73,23 @@ pub(crate) struct Routed {
 pub(crate) fn translate(
     routes: &[At<'_, Route>],
     known: &Known<'_>,
+    consumers: &KnownConsumers<'_>,
     p: &mut Problems<'_>,
 ) -> Vec<Routed> {
     routes
         .iter()
         .enumerate()
-        .map(|(order, at)| route(*at, order, known, p))
+        .map(|(order, at)| route(*at, order, known, consumers, p))
         .collect()
 }
 
-fn route(at: At<'_, Route>, order: usize, known: &Known<'_>, p: &mut Problems<'_>) -> Routed {
+fn route(
+    at: At<'_, Route>,
+    order: usize,
+    known: &Known<'_>,
+    consumers: &KnownConsumers<'_>,
+    p: &mut Problems<'_>,
+) -> Routed {
     let r = at.item;
     let mut cx = Scope::new("route", &r.name, at.doc, p);
     let listeners = listeners(r, known, &mut cx);
@@ -107,6 +115,8 @@ fn route(at: At<'_, Route>, order: usize, known: &Known<'_>, p: &mut Problems<'_
         }
         t => t.map(|t| t.0),
     };
+    let policies =
+        crate::policies::route_policies(r.policies.as_ref(), &r.name.value, consumers, &mut cx);
     let precedence = Precedence::of(&matches, order);
     Routed {
         listeners,
@@ -119,6 +129,7 @@ fn route(at: At<'_, Route>, order: usize, known: &Known<'_>, p: &mut Problems<'_
             action,
             timeout,
             backend_timeout: None,
+            policies,
         },
     }
 }

@@ -243,3 +243,30 @@ pub(crate) fn regex(re: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests;
+
+/// A stored password hash the proxy can verify: an argon2 PHC string (`$argon2id$…`,
+/// `$argon2i$…`, `$argon2d$…`) or a bcrypt hash (`$2a$`/`$2b$`/`$2y$`, 60 characters).
+/// Plaintext is refused so a password never sits in a config file.
+pub(crate) fn password_hash(h: &str) -> Result<(), String> {
+    let argon = ["$argon2id$", "$argon2i$", "$argon2d$"];
+    if argon.iter().any(|p| h.starts_with(p)) {
+        // $argon2id$v=19$m=..,t=..,p=..$salt$hash
+        if h.split('$').count() == 6 {
+            return Ok(());
+        }
+        return Err(
+            "this argon2 hash is not a complete PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash)"
+                .into(),
+        );
+    }
+    if ["$2a$", "$2b$", "$2y$"].iter().any(|p| h.starts_with(p)) {
+        if h.len() == 60 {
+            return Ok(());
+        }
+        return Err(format!(
+            "a bcrypt hash is 60 characters, this one is {}",
+            h.len()
+        ));
+    }
+    Err("expected an argon2 (`$argon2id$…`) or bcrypt (`$2b$…`) hash, not a plaintext password; make one with `tollgate hash-password`".into())
+}

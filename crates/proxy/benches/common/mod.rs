@@ -33,6 +33,7 @@ pub(crate) fn route(
         }]),
         timeout: None,
         backend_timeout: None,
+        policies: None,
     }
 }
 

@@ -21,7 +21,9 @@ mod query;
 use filters::resolve;
 pub(crate) use filters::{Backend, CompiledFilters};
 use index::Index;
-use query::query_value;
+pub(crate) use query::query_value;
+
+use crate::policy::PolicyCompiler;
 
 use crate::metrics::{Metrics, RouteStats};
 use crate::upstream::Upstream;
@@ -80,6 +82,8 @@ pub(crate) struct Route {
     pub(crate) stats: Arc<RouteStats>,
     /// Sum of backend weights, for weighted choice.
     pub(crate) total_weight: u64,
+    /// Access policies; `None` costs a policy-free route nothing more.
+    pub(crate) access: Option<Box<crate::policy::RouteAccess>>,
 }
 
 enum PathMatcher {
@@ -114,7 +118,12 @@ impl ValueMatcher {
 }
 
 impl Route {
-    fn compile(r: &ir::Route, metrics: &Metrics, ups: &Upstreams) -> Result<Self, String> {
+    fn compile(
+        r: &ir::Route,
+        metrics: &Metrics,
+        ups: &Upstreams,
+        pol: &mut PolicyCompiler<'_>,
+    ) -> Result<Self, String> {
         let backends = match &r.action {
             ir::Action::Forward(b) => b
                 .iter()
@@ -177,6 +186,10 @@ impl Route {
             backend_timeout: r.backend_timeout,
             stats: metrics.route(&r.name),
             total_weight,
+            access: match &r.policies {
+                Some(p) => Some(Box::new(pol.route(p)?)),
+                None => None,
+            },
         })
     }
 
@@ -298,6 +311,7 @@ impl RouteTable {
         l: &ir::Listener,
         metrics: &Metrics,
         ups: &Upstreams,
+        pol: &mut PolicyCompiler<'_>,
     ) -> Result<Self, String> {
         let mut t = Self {
             redirect_to_https: l.redirect_to_https.clone(),
@@ -319,7 +333,7 @@ impl RouteTable {
                 .routes
                 .iter()
                 .map(|r| {
-                    Route::compile(r, metrics, ups)
+                    Route::compile(r, metrics, ups, pol)
                         .map(Arc::new)
                         .map_err(|e| format!("{}: {e}", r.name))
                 })

@@ -1,7 +1,7 @@
 //! Query-string conditions: the value of a parameter as a route's query match sees it.
 
 /// The first value of a query parameter, percent-decoded.
-pub(super) fn query_value(query: &str, name: &str) -> Option<String> {
+pub(crate) fn query_value(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (percent_decode(k) == name).then(|| percent_decode(v))

@@ -40,6 +40,7 @@ fn direct(name: &str, path: ir::PathMatch, headers: &[(&str, &str)]) -> ir::Rout
         }),
         timeout: None,
         backend_timeout: None,
+        policies: None,
     }
 }
 
@@ -69,8 +70,9 @@ fn big_hosts_are_indexed_small_ones_scanned_with_the_same_answers() {
         redirect_to_https: None,
         virtual_hosts: vec![vhost("big", big), vhost("small", small)],
     };
-    let t =
-        RouteTable::compile(&listener, &Metrics::default(), &Upstreams::new()).expect("compiles");
+    let mut pol = crate::policy::PolicyCompiler::new(None, false);
+    let t = RouteTable::compile(&listener, &Metrics::default(), &Upstreams::new(), &mut pol)
+        .expect("compiles");
     assert!(t.vhosts[0].index.is_some() && t.vhosts[1].index.is_none());
 
     let mut canary = http::HeaderMap::new();

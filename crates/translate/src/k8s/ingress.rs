@@ -305,6 +305,7 @@ impl Backend<'_, '_> {
             action,
             timeout: None,
             backend_timeout: None,
+            policies: None,
         }
     }
 }

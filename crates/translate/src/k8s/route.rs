@@ -118,6 +118,7 @@ pub(crate) fn rule(
                 action: action.clone(),
                 timeout,
                 backend_timeout,
+                policies: None,
             },
         ));
     }

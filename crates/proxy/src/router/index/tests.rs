@@ -141,6 +141,7 @@ fn random_route(rng: &mut Rng, i: usize) -> ir::Route {
         }),
         timeout: None,
         backend_timeout: None,
+        policies: None,
     }
 }
 
@@ -192,9 +193,12 @@ fn random_request(rng: &mut Rng, routes: &[ir::Route]) -> Request {
 
 fn compile(routes: &[ir::Route]) -> Vec<Arc<Route>> {
     let metrics = Metrics::default();
+    let mut pol = crate::policy::PolicyCompiler::new(None, false);
     routes
         .iter()
-        .map(|r| Arc::new(Route::compile(r, &metrics, &Upstreams::new()).expect("compiles")))
+        .map(|r| {
+            Arc::new(Route::compile(r, &metrics, &Upstreams::new(), &mut pol).expect("compiles"))
+        })
         .collect()
 }
 

@@ -1,0 +1,154 @@
+//! Access policies of a route and the consumers they identify.
+//!
+//! Secrets are stored as the proxy needs them and no more: API keys as SHA-256 digests
+//! (the proxy hashes the presented key and looks the digest up), passwords as the
+//! argon2/bcrypt hash the user wrote. [`crate::Snapshot::redacted`] hides all of them.
+
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// Someone who calls the APIs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consumer {
+    /// Unique name; forwarded upstream in `x-consumer`.
+    pub name: String,
+    /// Groups, sorted; forwarded in `x-consumer-groups`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// SHA-256 digests of the consumer's API keys, lower-case hex.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_digests: Vec<String>,
+    /// Basic-auth credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic: Option<BasicCredential>,
+    /// The verified JWT identity that is this consumer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<JwtIdentity>,
+    /// The verified client-certificate subject that is this consumer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtls_subject: Option<String>,
+}
+
+/// A username and the hash of its password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BasicCredential {
+    /// The username.
+    pub username: String,
+    /// argon2 PHC string or bcrypt hash.
+    pub password_hash: String,
+}
+
+/// A token subject, optionally tied to one issuer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JwtIdentity {
+    /// `sub`.
+    pub subject: String,
+    /// `iss`; any issuer when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+}
+
+/// What a route asks of a request: `ip_filter`, then authentication (any configured
+/// method succeeding admits), then `acl`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutePolicies {
+    /// Client IP allow and deny lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_filter: Option<IpFilter>,
+    /// API keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_auth: Option<KeyAuth>,
+    /// HTTP Basic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    /// Bearer JWTs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<JwtAuth>,
+    /// Verified client certificates mapped to consumers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mtls_auth: bool,
+    /// Consumer and group authorization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Acl>,
+}
+
+impl RoutePolicies {
+    /// Whether any authentication method is configured.
+    pub fn authenticates(&self) -> bool {
+        self.key_auth.is_some() || self.basic_auth.is_some() || self.jwt.is_some() || self.mtls_auth
+    }
+}
+
+/// Client IP allow and deny lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpFilter {
+    /// When not empty, only these pass.
+    pub allow: Vec<IpNet>,
+    /// Never pass; wins over `allow`.
+    pub deny: Vec<IpNet>,
+}
+
+/// Where the API key is read from. At least one is set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyAuth {
+    /// Header name, lower case.
+    pub header: Option<String>,
+    /// Query parameter name.
+    pub query: Option<String>,
+}
+
+/// HTTP Basic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BasicAuth {
+    /// `WWW-Authenticate` realm.
+    pub realm: String,
+}
+
+/// Bearer JWT verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JwtAuth {
+    /// Where the keys come from.
+    pub keys: JwtKeys,
+    /// Required `iss`.
+    pub issuer: Option<String>,
+    /// Accepted `aud` values; empty accepts any.
+    pub audiences: Vec<String>,
+    /// Allowed algorithms (`RS256`, `ES256`, …).
+    pub algorithms: Vec<String>,
+    /// Clock-skew tolerance.
+    #[serde(with = "crate::duration")]
+    pub leeway: Duration,
+    /// `(claim, header)` pairs copied upstream; header names lower case.
+    pub claims_to_headers: Vec<(String, String)>,
+    /// `WWW-Authenticate` realm.
+    pub realm: String,
+    /// Keep `Authorization` on the upstream request.
+    pub forward_token: bool,
+}
+
+/// Where JWT verification keys come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JwtKeys {
+    /// A JWKS URL.
+    JwksUri(String),
+    /// An OIDC discovery URL.
+    Discovery(String),
+    /// An HMAC secret.
+    Secret(String),
+}
+
+/// Consumer and group authorization.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acl {
+    /// Groups allowed.
+    pub allow_groups: Vec<String>,
+    /// Consumers allowed.
+    pub allow_consumers: Vec<String>,
+    /// Groups refused.
+    pub deny_groups: Vec<String>,
+    /// Consumers refused.
+    pub deny_consumers: Vec<String>,
+}

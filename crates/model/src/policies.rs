@@ -1,0 +1,180 @@
+//! Access control in `tollgate.yaml`: who calls the APIs (`consumers:`) and what a route
+//! asks of them (`policies:` on a route).
+//!
+//! ```yaml
+//! consumers:
+//!   - name: alice
+//!     groups: [gold]
+//!     keys: ["k-alice-1", "sha256:9f86d0…"]
+//!     basic: { username: alice, password_hash: "$argon2id$…" }
+//!     jwt: { subject: "alice@example.com" }
+//!     mtls: { subject: "CN=alice" }
+//! routes:
+//!   - name: orders
+//!     policies:
+//!       ip_filter: { allow: [10.0.0.0/8], deny: [10.0.0.13/32] }
+//!       key_auth: { header: apikey, query: apikey }
+//!       basic_auth: { realm: orders }
+//!       jwt: { issuer: …, audiences: [orders], jwks_uri: …, claims_to_headers: { sub: x-user } }
+//!       mtls_auth: {}
+//!       acl: { allow_groups: [gold], allow_consumers: [bob] }
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::native::Spanned;
+use crate::units::Dur;
+
+/// Someone who calls the APIs, and the credentials that identify them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Consumer {
+    /// Unique consumer name; forwarded upstream in `x-consumer`.
+    pub name: Spanned<String>,
+    /// Groups, for `acl` policies; forwarded in `x-consumer-groups`.
+    #[serde(default)]
+    pub groups: Vec<Spanned<String>>,
+    /// API keys: plaintext, or `sha256:<64 hex digits>` so the file need not hold them.
+    #[serde(default)]
+    pub keys: Vec<Spanned<String>>,
+    /// A username and password hash for `basic_auth`.
+    pub basic: Option<Spanned<BasicCredential>>,
+    /// Maps a verified JWT to this consumer.
+    pub jwt: Option<Spanned<JwtIdentity>>,
+    /// Maps a verified client certificate to this consumer.
+    pub mtls: Option<Spanned<MtlsIdentity>>,
+}
+
+/// A basic-auth credential. Only the hash is stored.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicCredential {
+    /// The username.
+    pub username: String,
+    /// An argon2 (`$argon2id$…`) or bcrypt (`$2b$…`) hash of the password.
+    pub password_hash: String,
+}
+
+/// Which verified tokens are this consumer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtIdentity {
+    /// The token's `sub`.
+    pub subject: String,
+    /// The token's `iss`, when subjects from several issuers could collide.
+    pub issuer: Option<String>,
+}
+
+/// Which verified client certificates are this consumer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MtlsIdentity {
+    /// The certificate subject as the listener reports it, e.g. `CN=alice`.
+    pub subject: String,
+}
+
+/// What a route asks of a request before it is forwarded, checked in the order
+/// `ip_filter`, authentication (any one method succeeding admits), `acl`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policies {
+    /// Client IP allow and deny lists.
+    pub ip_filter: Option<Spanned<IpFilter>>,
+    /// API keys of consumers.
+    pub key_auth: Option<Spanned<KeyAuth>>,
+    /// HTTP Basic with consumers' passwords.
+    pub basic_auth: Option<Spanned<BasicAuth>>,
+    /// Bearer JWTs.
+    pub jwt: Option<Spanned<JwtAuth>>,
+    /// A verified client certificate (an mTLS listener) mapped to a consumer.
+    pub mtls_auth: Option<Spanned<MtlsAuth>>,
+    /// Which consumers and groups may pass.
+    pub acl: Option<Spanned<Acl>>,
+}
+
+/// Client IP allow and deny lists (after `trusted_proxies`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpFilter {
+    /// When not empty, only these CIDRs (or single IPs) may pass.
+    #[serde(default)]
+    pub allow: Vec<Spanned<String>>,
+    /// These never pass, even when also allowed.
+    #[serde(default)]
+    pub deny: Vec<Spanned<String>>,
+}
+
+/// Where an API key is read from. Neither given: the `apikey` header.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyAuth {
+    /// Request header carrying the key.
+    pub header: Option<Spanned<String>>,
+    /// Query parameter carrying the key.
+    pub query: Option<Spanned<String>>,
+}
+
+/// HTTP Basic authentication.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    /// The realm in `WWW-Authenticate` (default: the route name).
+    pub realm: Option<String>,
+}
+
+/// Bearer JWT verification. Keys come from exactly one of `jwks_uri`, `discovery` or
+/// `secret`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtAuth {
+    /// Required `iss`; with `discovery`, the discovered issuer when not given.
+    pub issuer: Option<String>,
+    /// When not empty, `aud` must name one of these.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// The provider's JWKS URL.
+    pub jwks_uri: Option<Spanned<String>>,
+    /// OIDC discovery: the issuer URL or its `/.well-known/openid-configuration` URL.
+    pub discovery: Option<Spanned<String>>,
+    /// An HMAC secret (HS256/384/512), as written.
+    pub secret: Option<Spanned<String>>,
+    /// The algorithm allow-list (default: RS256, PS256, ES256, EdDSA with JWKS; HS256
+    /// with a secret).
+    pub algorithms: Option<Vec<Spanned<String>>>,
+    /// Copy claims into upstream request headers: `{ claim: header }`.
+    #[serde(default)]
+    pub claims_to_headers: BTreeMap<String, String>,
+    /// Clock-skew tolerance for `exp`, `nbf` and `iat` (default 30s).
+    pub leeway: Option<Dur>,
+    /// The realm in `WWW-Authenticate` (default: the route name).
+    pub realm: Option<String>,
+    /// Keep the `Authorization` header on the upstream request (default true).
+    pub forward_token: Option<bool>,
+}
+
+/// mTLS authentication: the listener verified a client certificate; its subject must
+/// belong to a consumer (`consumers[].mtls.subject`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MtlsAuth {}
+
+/// Authorization by consumer and group. Deny lists win over allow lists; with allow
+/// lists set, a consumer must be in one of them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Acl {
+    /// Groups allowed.
+    #[serde(default)]
+    pub allow_groups: Vec<String>,
+    /// Consumers allowed.
+    #[serde(default)]
+    pub allow_consumers: Vec<Spanned<String>>,
+    /// Groups refused.
+    #[serde(default)]
+    pub deny_groups: Vec<String>,
+    /// Consumers refused.
+    #[serde(default)]
+    pub deny_consumers: Vec<Spanned<String>>,
+}
