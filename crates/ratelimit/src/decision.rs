@@ -126,7 +126,11 @@ mod tests {
             d(false, 0, 500, Some(400)),
         ];
         assert_eq!(most_restrictive(&ds), Some(&ds[1]));
-        let ds = [d(true, 5, 100, None), d(true, 2, 50, None), d(true, 2, 80, None)];
+        let ds = [
+            d(true, 5, 100, None),
+            d(true, 2, 50, None),
+            d(true, 2, 80, None),
+        ];
         assert_eq!(most_restrictive(&ds), Some(&ds[2]));
         assert_eq!(most_restrictive(&[]), None);
     }

@@ -259,8 +259,18 @@ impl RedisStore {
         .await;
         let reply = match reply {
             Ok(Ok(v)) => v,
+            // The connection's own response timeout (same length) may fire first.
+            Ok(Err(e)) if e.is_timeout() => {
+                return Err(self
+                    .breaker
+                    .failed(StoreError::Timeout(self.options.timeout)));
+            }
             Ok(Err(e)) => return Err(self.breaker.failed(StoreError::Unavailable(e.to_string()))),
-            Err(_) => return Err(self.breaker.failed(StoreError::Timeout(self.options.timeout))),
+            Err(_) => {
+                return Err(self
+                    .breaker
+                    .failed(StoreError::Timeout(self.options.timeout)));
+            }
         };
         match plan.decide(&reply) {
             Some(outcome) => {
@@ -298,7 +308,9 @@ impl RedisStore {
             let invalid = |reason: String| StoreError::InvalidCheck { index, reason };
             match *check {
                 Check::Rate { key, rate } => {
-                    let g = rate.gcra(1000).map_err(|e: RateError| invalid(e.to_string()))?;
+                    let g = rate
+                        .gcra(1000)
+                        .map_err(|e: RateError| invalid(e.to_string()))?;
                     keys.push((
                         format!("{prefix}r:{}:{}:{key}", rate.requests, g.interval),
                         [
@@ -361,9 +373,8 @@ impl Plan<'_> {
                         limit: rate.requests,
                         remaining,
                         reset,
-                        retry_after: (!allowed).then(|| {
-                            reset.saturating_sub(Duration::from_micros(tolerance))
-                        }),
+                        retry_after: (!allowed)
+                            .then(|| reset.saturating_sub(Duration::from_micros(tolerance))),
                     }
                 }
                 Check::Quota {
@@ -455,11 +466,11 @@ impl Breaker {
 
     fn failed(&self, error: StoreError) -> StoreError {
         self.failures.fetch_add(1, Ordering::Relaxed);
-        let n = self.consecutive.fetch_add(1, Ordering::Relaxed).saturating_add(1);
-        let backoff = self
-            .base
-            .saturating_mul(1 << (n - 1).min(16))
-            .min(self.max);
+        let n = self
+            .consecutive
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
+        let backoff = self.base.saturating_mul(1 << (n - 1).min(16)).min(self.max);
         if n == 1 {
             tracing::warn!(%error, ?backoff, "redis rate-limit store failed; failing fast");
         }

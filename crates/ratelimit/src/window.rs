@@ -146,9 +146,9 @@ mod tests {
         assert_eq!(b.end_ms - b.start_ms, 29 * DAY_MS);
         // December rolls into the next year.
         let dec = Window::Month
-            .bounds(at(
-                u64::try_from(days_from_civil(2026, 12, 31)).expect("positive") * 86_400,
-            ))
+            .bounds(at(u64::try_from(days_from_civil(2026, 12, 31))
+                .expect("positive")
+                * 86_400))
             .expect("bounds");
         assert_eq!(
             dec.end_ms,
@@ -168,12 +168,22 @@ mod tests {
 
     #[test]
     fn day_hour_and_fixed_windows() {
-        let d = Window::Day.bounds(at(FEB_1_2026 + 3600 * 5)).expect("bounds");
-        assert_eq!((d.start_ms, d.end_ms), (FEB_1_2026 * 1000, (FEB_1_2026 + 86_400) * 1000));
+        let d = Window::Day
+            .bounds(at(FEB_1_2026 + 3600 * 5))
+            .expect("bounds");
+        assert_eq!(
+            (d.start_ms, d.end_ms),
+            (FEB_1_2026 * 1000, (FEB_1_2026 + 86_400) * 1000)
+        );
         let h = Window::Hour.bounds(at(FEB_1_2026 + 3599)).expect("bounds");
         assert_eq!(h.end_ms, (FEB_1_2026 + 3600) * 1000);
-        let f = Window::Fixed(Duration::from_secs(10)).bounds(at(25)).expect("bounds");
+        let f = Window::Fixed(Duration::from_secs(10))
+            .bounds(at(25))
+            .expect("bounds");
         assert_eq!((f.index, f.start_ms, f.end_ms), (2, 20_000, 30_000));
-        assert_eq!(Window::Fixed(Duration::from_micros(10)).bounds(at(25)), None);
+        assert_eq!(
+            Window::Fixed(Duration::from_micros(10)).bounds(at(25)),
+            None
+        );
     }
 }

@@ -58,7 +58,11 @@ fn a_hundred_thousand_keys_stay_within_the_bound() {
         assert!(lim.check(&key, t0).allowed);
     }
     assert!(lim.len() <= CAP, "len {} > cap {CAP}", lim.len());
-    assert!(lim.len() >= CAP * 9 / 10, "the cap should be used, len {}", lim.len());
+    assert!(
+        lim.len() >= CAP * 9 / 10,
+        "the cap should be used, len {}",
+        lim.len()
+    );
     let bytes = lim.approx_memory_bytes();
     // The documented bound: about max_keys × (64 + key length + 16) bytes.
     let bound = CAP * (64 + max_key_len + 16);
@@ -118,9 +122,8 @@ fn a_full_table_reclaims_recovered_keys_before_evicting_live_ones() {
 #[test]
 fn hot_path_timing() {
     // Printed, not asserted: timing on a shared 2-core machine is noise-prone.
-    let lim =
-        LocalLimiter::new(Rate::new(1_000_000_000, Duration::from_secs(3600)), 100_000)
-            .expect("valid");
+    let lim = LocalLimiter::new(Rate::new(1_000_000_000, Duration::from_secs(3600)), 100_000)
+        .expect("valid");
     let now = Instant::now();
     for i in 0..10_000 {
         lim.check(&format!("key-{i}"), now);
@@ -137,6 +140,10 @@ fn hot_path_timing() {
     println!(
         "local check, existing key, allowed: {:.0} ns/op ({} build)",
         elapsed.as_nanos() as f64 / n as f64,
-        if cfg!(debug_assertions) { "debug" } else { "release" }
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
     );
 }

@@ -41,7 +41,10 @@ async fn until_recovered(s: &RedisStore, within: Duration) -> Duration {
         if r.is_ok() {
             return start.elapsed();
         }
-        assert!(start.elapsed() < within, "no recovery within {within:?}: {r:?}");
+        assert!(
+            start.elapsed() < within,
+            "no recovery within {within:?}: {r:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -67,7 +70,11 @@ async fn killed_server_fails_fast_then_recovers_by_itself() {
             other => panic!("expected a fast failure, got {other:?}"),
         }
     }
-    assert!(t.elapsed() < BOUND, "1000 fast failures took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < BOUND,
+        "1000 fast failures took {:?}",
+        t.elapsed()
+    );
     assert!(s.failures() >= 1001);
 
     // Still down after several backoff rounds: every call stays bounded.
@@ -152,7 +159,10 @@ async fn script_flush_is_handled_transparently() {
     let s = store(&server.url());
     assert!(s.check(&CHECK).await.is_ok());
     let mut c = admin(&server.url());
-    let _: String = redis::cmd("SCRIPT").arg("FLUSH").query(&mut c).expect("flush");
+    let _: String = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query(&mut c)
+        .expect("flush");
     let out = s.check(&CHECK).await.expect("reloaded transparently");
     assert!(out.allowed);
     assert_eq!(out.decisions[0].remaining, 1_000_000 - 2);
@@ -192,14 +202,20 @@ async fn several_limits_and_a_quota_take_one_round_trip() {
     // The first call loads the script (NOSCRIPT, SCRIPT LOAD); measure a warm one.
     assert!(s.check(&checks).await.expect("answer").allowed);
     let mut c = admin(&server.url());
-    let _: String = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut c).expect("reset");
+    let _: String = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut c)
+        .expect("reset");
     let n = 200;
     let t = Instant::now();
     for _ in 0..n {
         s.check(&checks).await.expect("answer");
     }
     let per_call = t.elapsed() / n;
-    let info: String = redis::cmd("INFO").arg("commandstats").query(&mut c).expect("info");
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut c)
+        .expect("info");
     assert_eq!(calls(&info, "evalsha"), u64::from(n), "{info}");
     assert_eq!(calls(&info, "eval"), 0);
     assert_eq!(calls(&info, "script|load"), 0);

@@ -80,7 +80,11 @@ async fn limit_is_exact_across_two_replicas() {
     for t in tasks {
         t.await.expect("task");
     }
-    assert_eq!(admitted.load(Ordering::Relaxed), 57, "400 attempts, limit 57");
+    assert_eq!(
+        admitted.load(Ordering::Relaxed),
+        57,
+        "400 attempts, limit 57"
+    );
     let keys = keys_with_ttl(&redis.url, &prefix);
     assert_eq!(keys.len(), 1);
     // The key expires when the bucket would be full again: at most an hour.
@@ -249,7 +253,10 @@ async fn quota_rolls_over_at_the_day_boundary_and_refusals_do_not_count() {
     let mut c = admin(&redis.url);
     let keys = keys_with_ttl(&redis.url, &prefix);
     assert_eq!(keys.len(), 1);
-    let count: i64 = redis::cmd("GET").arg(&keys[0].0).query(&mut c).expect("GET");
+    let count: i64 = redis::cmd("GET")
+        .arg(&keys[0].0)
+        .query(&mut c)
+        .expect("GET");
     assert_eq!(count, 1, "refused requests must not be counted");
     let out = s.check(&q(boundary)).await.expect("answer");
     assert!(out.allowed);
