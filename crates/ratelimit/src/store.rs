@@ -99,6 +99,9 @@ pub struct StoreOptions {
     pub backoff: Duration,
     /// Cap on the doubled backoff. Default 2 s.
     pub max_backoff: Duration,
+    /// For `rediss://` with a private CA: trust these PEM root certificates instead of
+    /// the system's. Default `None` (system roots).
+    pub tls_root_ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for StoreOptions {
@@ -108,6 +111,7 @@ impl Default for StoreOptions {
             prefix: "tollgate:rl:".to_string(),
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(2),
+            tls_root_ca_pem: None,
         }
     }
 }
@@ -209,7 +213,17 @@ impl RedisStore {
     /// failures, so the gateway can start (and apply `on_store_failure`) while Redis is
     /// down. Must be called inside a Tokio runtime.
     pub fn new(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+        let client = match &options.tls_root_ca_pem {
+            None => redis::Client::open(url),
+            Some(pem) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+        }
+        .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
         // The manager's own timeouts match ours so a dead connection is noticed and
         // replaced; its reconnect retries are few because our breaker does the waiting.
         let config = ConnectionManagerConfig::new()

@@ -21,6 +21,7 @@ fn store(url: &str) -> RedisStore {
             prefix: unique_prefix("fail"),
             backoff: Duration::from_millis(200),
             max_backoff: Duration::from_millis(800),
+            ..Default::default()
         },
     )
     .expect("store")

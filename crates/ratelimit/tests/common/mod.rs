@@ -130,6 +130,7 @@ pub fn store(url: &str, prefix: &str) -> RedisStore {
             prefix: prefix.to_string(),
             backoff: Duration::from_millis(50),
             max_backoff: Duration::from_millis(400),
+            ..Default::default()
         },
     )
     .expect("store")
