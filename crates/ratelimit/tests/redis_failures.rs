@@ -14,13 +14,17 @@ const TIMEOUT: Duration = Duration::from_millis(100);
 const BOUND: Duration = Duration::from_millis(500);
 
 fn store(url: &str) -> RedisStore {
+    store_with_backoff(url, Duration::from_millis(200))
+}
+
+fn store_with_backoff(url: &str, backoff: Duration) -> RedisStore {
     RedisStore::new(
         url,
         StoreOptions {
             timeout: TIMEOUT,
             prefix: unique_prefix("fail"),
-            backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_millis(800),
+            backoff,
+            max_backoff: backoff * 4,
             ..Default::default()
         },
     )
@@ -53,7 +57,9 @@ async fn until_recovered(s: &RedisStore, within: Duration) -> Duration {
 #[tokio::test]
 async fn killed_server_fails_fast_then_recovers_by_itself() {
     let mut server = RedisServer::start();
-    let s = store(&server.url());
+    // A long first backoff, so that the burst below surely runs inside it even on a
+    // loaded machine.
+    let s = store_with_backoff(&server.url(), Duration::from_secs(1));
     assert!(s.check(&CHECK).await.is_ok());
     server.kill();
 
@@ -78,9 +84,9 @@ async fn killed_server_fails_fast_then_recovers_by_itself() {
     );
     assert!(s.failures() >= 1001);
 
-    // Still down after several backoff rounds: every call stays bounded.
+    // Still down after the backoff expired: probes fail, every call stays bounded.
     let t = Instant::now();
-    while t.elapsed() < Duration::from_millis(1500) {
+    while t.elapsed() < Duration::from_millis(2500) {
         let c = Instant::now();
         assert!(s.check(&CHECK).await.is_err());
         assert!(c.elapsed() < BOUND, "a call took {:?}", c.elapsed());
@@ -116,22 +122,19 @@ async fn a_sleeping_server_times_out_within_the_bound_and_recovers() {
         let mut c = admin(&url);
         let _: redis::RedisResult<String> = redis::cmd("DEBUG").arg("SLEEP").arg(2).query(&mut c);
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-
-    let t = Instant::now();
-    let err = s.check(&CHECK).await.expect_err("server is asleep");
-    assert!(t.elapsed() < BOUND, "took {:?}", t.elapsed());
-    assert!(matches!(err, StoreError::Timeout(_)), "{err:?}");
-    // Calls keep returning promptly while it sleeps (timeouts or fast failures).
-    let mut calls = 0;
-    while t.elapsed() < Duration::from_millis(1200) {
+    // Call until the sleep is over: every call returns promptly (success before the
+    // server fell asleep, then timeouts or fast failures), and at least one timed out.
+    let mut timeouts = 0;
+    while !sleeper.is_finished() {
         let c = Instant::now();
-        assert!(s.check(&CHECK).await.is_err());
+        let r = s.check(&CHECK).await;
         assert!(c.elapsed() < BOUND, "a call took {:?}", c.elapsed());
-        calls += 1;
+        if matches!(r, Err(StoreError::Timeout(_))) {
+            timeouts += 1;
+        }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(calls > 10);
+    assert!(timeouts >= 1);
     sleeper.join().expect("sleeper");
     until_recovered(&s, Duration::from_secs(10)).await;
 }
@@ -144,7 +147,7 @@ async fn a_paused_server_times_out_within_the_bound_and_recovers() {
     let mut c = admin(&server.url());
     let _: String = redis::cmd("CLIENT")
         .arg("PAUSE")
-        .arg(1500)
+        .arg(3000)
         .arg("ALL")
         .query(&mut c)
         .expect("CLIENT PAUSE");
