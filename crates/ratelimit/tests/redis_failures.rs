@@ -225,3 +225,44 @@ async fn several_limits_and_a_quota_take_one_round_trip() {
     assert_eq!(calls(&info, "script|load"), 0);
     println!("redis check with 2 rates + 1 quota: {per_call:?} per call (one EVALSHA)");
 }
+
+/// A "Redis" that accepts connections and never answers (hung process, full network
+/// buffer): calls stay bounded, and the backoff keeps connection attempts few.
+#[tokio::test]
+async fn an_unresponsive_server_is_not_hammered() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    // Accepts and holds every connection, reads nothing, answers nothing. The thread
+    // ends with the test process.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            counter.fetch_add(1, Ordering::Relaxed);
+            held.push(conn);
+        }
+    });
+    let s = store(&format!("redis://127.0.0.1:{port}"));
+    let start = Instant::now();
+    let mut calls = 0;
+    while start.elapsed() < Duration::from_secs(2) {
+        let c = Instant::now();
+        let r = s.check(&CHECK).await;
+        assert!(r.as_ref().is_err_and(StoreError::is_store_failure), "{r:?}");
+        assert!(c.elapsed() < BOUND, "a call took {:?}", c.elapsed());
+        calls += 1;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let connections = accepted.load(Ordering::Relaxed);
+    println!("{calls} calls in 2 s against a silent server: {connections} connections");
+    assert!(calls >= 50, "{calls}");
+    // Backoff 200 ms doubling to 800 ms: about 5 probes in 2 s; allow plenty of slack.
+    assert!(
+        connections <= 15,
+        "{connections} connections for {calls} calls"
+    );
+}
