@@ -257,7 +257,7 @@ impl RedisStore {
             });
         }
         let plan = self.plan(checks)?;
-        self.breaker.admit()?;
+        let probe = self.breaker.admit()?;
         let mut conn = self.conn.clone();
         let mut invocation = self.script.prepare_invoke();
         for (key, args) in &plan.keys {
@@ -277,13 +277,17 @@ impl RedisStore {
             Ok(Err(e)) if e.is_timeout() => {
                 return Err(self
                     .breaker
-                    .failed(StoreError::Timeout(self.options.timeout)));
+                    .failed(probe, StoreError::Timeout(self.options.timeout)));
             }
-            Ok(Err(e)) => return Err(self.breaker.failed(StoreError::Unavailable(e.to_string()))),
+            Ok(Err(e)) => {
+                return Err(self
+                    .breaker
+                    .failed(probe, StoreError::Unavailable(e.to_string())));
+            }
             Err(_) => {
                 return Err(self
                     .breaker
-                    .failed(StoreError::Timeout(self.options.timeout)));
+                    .failed(probe, StoreError::Timeout(self.options.timeout)));
             }
         };
         match plan.decide(&reply) {
@@ -291,9 +295,10 @@ impl RedisStore {
                 self.breaker.succeeded();
                 Ok(outcome)
             }
-            None => Err(self
-                .breaker
-                .failed(StoreError::Protocol(format!("{} integers", reply.len())))),
+            None => Err(self.breaker.failed(
+                probe,
+                StoreError::Protocol(format!("{} integers", reply.len())),
+            )),
         }
     }
 
@@ -445,22 +450,25 @@ impl Breaker {
         1 + u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
     }
 
-    fn admit(&self) -> Result<(), StoreError> {
+    /// Ok(true) for the one call that probes after a backoff, Ok(false) for ordinary
+    /// calls while closed.
+    fn admit(&self) -> Result<bool, StoreError> {
         let until = self.open_until.load(Ordering::Acquire);
         if until == 0 {
-            return Ok(());
+            return Ok(false);
         }
         let now = self.now_ms();
         if now >= until {
-            // Backoff over: the one call that wins this exchange probes; it holds the
-            // breaker open long enough for its own timeout plus a little.
+            // Backoff over: the one call that wins this exchange probes. It holds the
+            // breaker open meanwhile (its own timeout ends it well before `max`; the hold
+            // only matters if the probing future is dropped midway).
             let hold = now + u64::try_from(self.max.as_millis()).unwrap_or(u64::MAX / 4);
             if self
                 .open_until
                 .compare_exchange(until, hold, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
-                return Ok(());
+                return Ok(true);
             }
         }
         self.failures.fetch_add(1, Ordering::Relaxed);
@@ -471,25 +479,37 @@ impl Breaker {
     }
 
     fn succeeded(&self) {
-        if self.consecutive.load(Ordering::Relaxed) != 0 {
+        if self.consecutive.swap(0, Ordering::Relaxed) != 0 {
             tracing::info!("redis rate-limit store is answering again");
         }
-        self.consecutive.store(0, Ordering::Relaxed);
         self.open_until.store(0, Ordering::Release);
     }
 
-    fn failed(&self, error: StoreError) -> StoreError {
+    /// Opens the breaker. Only a failed probe doubles the backoff: when many in-flight
+    /// calls time out together (one outage), the first opens the breaker and the rest
+    /// leave it alone, so one slow moment does not jump straight to `max`.
+    fn failed(&self, probe: bool, error: StoreError) -> StoreError {
         self.failures.fetch_add(1, Ordering::Relaxed);
-        let n = self
-            .consecutive
-            .fetch_add(1, Ordering::Relaxed)
-            .saturating_add(1);
-        let backoff = self.base.saturating_mul(1 << (n - 1).min(16)).min(self.max);
-        if n == 1 {
-            tracing::warn!(%error, ?backoff, "redis rate-limit store failed; failing fast");
+        let now = self.now_ms();
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 4);
+        if probe {
+            let n = self
+                .consecutive
+                .fetch_add(1, Ordering::Relaxed)
+                .saturating_add(1);
+            let backoff = self
+                .base
+                .saturating_mul(1 << n.saturating_sub(1).min(16))
+                .min(self.max);
+            self.open_until.store(now + ms(backoff), Ordering::Release);
+        } else if self
+            .open_until
+            .compare_exchange(0, now + ms(self.base), Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.consecutive.store(1, Ordering::Relaxed);
+            tracing::warn!(%error, backoff = ?self.base, "redis rate-limit store failed; failing fast");
         }
-        let until = self.now_ms() + u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX / 4);
-        self.open_until.store(until, Ordering::Release);
         error
     }
 }
