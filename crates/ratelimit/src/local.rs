@@ -8,6 +8,9 @@ use std::time::Instant;
 use crate::decision::Decision;
 use crate::rate::{Gcra, Rate, RateError};
 
+/// Bytes per table slot: the key pointer, the TAT and hashbrown's control byte.
+const SLOT: usize = std::mem::size_of::<(Box<str>, u64)>() + 1;
+
 /// How many entries the eviction looks at when a shard is full of keys that have not
 /// recovered yet. Small: it runs on the request path.
 const EVICTION_SAMPLE: usize = 8;
@@ -19,7 +22,7 @@ const ALLOC_OVERHEAD: usize = 16;
 /// One configured local (per-process) rate limit, keyed by e.g. client IP or consumer.
 ///
 /// State per key is a single `u64` (the GCRA theoretical arrival time), so a key costs
-/// its string plus about 40 bytes of table. The number of keys is capped at `max_keys`:
+/// its string plus about 57 bytes of table (see [`Self::memory_bound`]). The number of keys is capped at `max_keys`:
 /// a key whose state has fully recovered is equivalent to one never seen and is dropped
 /// by sweeps; if a shard is still full of live keys, the live key closest to recovery
 /// among a small sample is evicted (that key then starts over with a full burst, the
@@ -39,6 +42,8 @@ pub struct LocalLimiter {
     /// Picks the shard; independent of each shard map's own hasher.
     hasher: RandomState,
     shard_cap: usize,
+    /// The table size (buckets) each shard settles at when full; see `new`.
+    shard_buckets: usize,
 }
 
 #[derive(Debug, Default)]
@@ -50,6 +55,8 @@ struct Shard {
     /// No entry can recover before this tick, so a sweep before it would find nothing.
     /// Keeps a shard full of live keys from being rescanned on every new key.
     next_sweep: u64,
+    /// Most keys held since the table was last shrunk: bounds the table's size.
+    peak: usize,
 }
 
 impl Shard {
@@ -102,13 +109,24 @@ impl LocalLimiter {
         let max_keys = max_keys.max(1);
         // Enough shards that two cores rarely contend, few enough that each shard holds a
         // useful number of keys (the cap is enforced per shard).
-        let shards = (max_keys / 256).clamp(1, 64);
+        let target_shards = (max_keys / 256).clamp(1, 64);
+        let per_shard = max_keys.div_ceil(target_shards);
+        // Size shards so that a full shard keeps its table at most half full. Removing
+        // keys leaves tombstones; when they use up the free slots, the table (hashbrown)
+        // rehashes in place if at most half of its usable capacity is live, and doubles
+        // otherwise. Holding the cap under half means a full shard under churn stays at
+        // this size forever instead of doubling once more. The shard count is then
+        // derived from that size, so the table overhead stays near 16/7 slots per key.
+        let buckets = table_buckets_for(per_shard);
+        let half = usable(buckets) / 2 - 1;
+        let shards = max_keys.div_ceil(half);
         Ok(Self {
             gcra,
             epoch: Instant::now(),
             shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
             hasher: RandomState::new(),
             shard_cap: max_keys / shards,
+            shard_buckets: buckets,
         })
     }
 
@@ -133,6 +151,7 @@ impl LocalLimiter {
                 shard.key_bytes += key.len();
                 shard.next_sweep = shard.next_sweep.min(step.tat);
                 shard.map.insert(key.into(), step.tat);
+                shard.peak = shard.peak.max(shard.map.len());
             }
             step
         };
@@ -153,6 +172,7 @@ impl LocalLimiter {
                 let removed = shard.sweep(now);
                 if shard.map.capacity() > 4 * shard.map.len().max(16) {
                     shard.map.shrink_to_fit();
+                    shard.peak = shard.map.len();
                 }
                 removed
             })
@@ -175,21 +195,28 @@ impl LocalLimiter {
         self.shard_cap * self.shards.len()
     }
 
-    /// An estimate of the heap memory held: table slots (key pointer + TAT + control
-    /// byte, at the table's allocated capacity) plus key strings with allocator
-    /// overhead. With `n` keys of length `L` this is about `n × (40 + L + 16)` bytes, and
-    /// never more than about `max_keys × (64 + L + 16)` since tables grow by doubling.
+    /// An upper estimate of the heap memory held: table slots (key pointer + TAT +
+    /// control byte) at the largest table size the shard can have reached, plus key
+    /// strings with allocator overhead. Never more than [`Self::memory_bound`].
     pub fn approx_memory_bytes(&self) -> usize {
-        let slot = std::mem::size_of::<(Box<str>, u64)>() + 1;
         self.shards
             .iter()
             .map(|s| {
                 let shard = lock(s);
-                // hashbrown keeps at least 1/8 of its buckets empty.
-                let buckets = shard.map.capacity() * 8 / 7;
-                buckets * slot + shard.key_bytes + shard.map.len() * ALLOC_OVERHEAD
+                let buckets = table_buckets_for(shard.peak).min(self.shard_buckets);
+                buckets * SLOT + shard.key_bytes + shard.map.len() * ALLOC_OVERHEAD
             })
             .sum::<usize>()
+            + std::mem::size_of::<Self>()
+    }
+
+    /// The most memory this limiter can hold when keys are at most `max_key_len` bytes
+    /// long: every shard's table at its settled size plus `max_keys` keys. For large caps
+    /// this is about `max_keys × (58 + max_key_len + 16)` bytes (16/7 slots of 25 bytes
+    /// per key); small caps round up to at most `64` bytes of table per key.
+    pub fn memory_bound(&self, max_key_len: usize) -> usize {
+        self.shards.len() * self.shard_buckets * SLOT
+            + self.max_keys() * (max_key_len + ALLOC_OVERHEAD)
             + std::mem::size_of::<Self>()
     }
 
@@ -206,6 +233,25 @@ impl LocalLimiter {
         };
         lock(&self.shards[i])
     }
+}
+
+/// Usable capacity of a hashbrown table with `buckets` buckets (it keeps 1/8 free).
+fn usable(buckets: usize) -> usize {
+    if buckets < 8 {
+        buckets - 1
+    } else {
+        buckets / 8 * 7
+    }
+}
+
+/// The largest table a shard that held at most `peak` keys can have: growth on insert, or
+/// a doubling forced by tombstones while more than half of the usable capacity was live.
+fn table_buckets_for(peak: usize) -> usize {
+    let mut buckets = 4;
+    while usable(buckets) / 2 < peak + 1 {
+        buckets *= 2;
+    }
+    buckets
 }
 
 /// The state stays consistent even if a holder panicked (every update is one store), so

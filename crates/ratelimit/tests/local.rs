@@ -64,8 +64,7 @@ fn a_hundred_thousand_keys_stay_within_the_bound() {
         lim.len()
     );
     let bytes = lim.approx_memory_bytes();
-    // The documented bound: about max_keys × (64 + key length + 16) bytes.
-    let bound = CAP * (64 + max_key_len + 16);
+    let bound = lim.memory_bound(max_key_len);
     println!(
         "100000 keys, cap {CAP}: {} tracked, ~{} KiB (bound {} KiB, {} B/key)",
         lim.len(),
@@ -74,6 +73,27 @@ fn a_hundred_thousand_keys_stay_within_the_bound() {
         bytes / lim.len()
     );
     assert!(bytes <= bound, "{bytes} bytes > bound {bound}");
+    // The bound stated in the docs: under 64 bytes of table per key plus the key.
+    assert!(bound <= CAP * (64 + max_key_len + 16), "bound {bound}");
+}
+
+#[test]
+fn small_caps_have_a_bound_too() {
+    for cap in [1, 7, 100, 1000, 5000, 100_000] {
+        let lim = LocalLimiter::new(Rate::new(1, Duration::from_secs(60)), cap).expect("valid");
+        assert!(
+            lim.max_keys() <= cap && lim.max_keys() >= cap * 9 / 10,
+            "cap {cap}"
+        );
+        let t0 = Instant::now();
+        for i in 0..cap * 3 {
+            lim.check(&format!("{i:08}"), t0);
+        }
+        assert!(lim.len() <= lim.max_keys());
+        assert!(lim.approx_memory_bytes() <= lim.memory_bound(8));
+        let per_key = (lim.memory_bound(8) - std::mem::size_of::<LocalLimiter>()) / lim.max_keys();
+        assert!(per_key <= 64 * 4 + 8 + 16, "cap {cap}: {per_key} B/key");
+    }
 }
 
 #[test]
