@@ -13,8 +13,10 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+pub mod limits;
 pub mod policies;
 pub mod tls;
+pub use limits::{LimitKey, LimitStore, Quota, QuotaWindow, RateLimit, RedisSettings};
 pub use policies::{
     Acl, BasicAuth, BasicCredential, Consumer, IpFilter, JwtAuth, JwtIdentity, JwtKeys, KeyAuth,
     RoutePolicies,
@@ -35,6 +37,9 @@ pub struct Snapshot {
     /// Consumers for access policies, by name order. Omitted when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub consumers: Vec<Consumer>,
+    /// Shared state for Redis limits and quotas. Omitted when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<RedisSettings>,
 }
 
 /// Client-facing limits and behaviour.
@@ -97,6 +102,9 @@ pub struct Listener {
     pub tls: Option<ListenerTls>,
     /// Redirect every request to this `https` listener (by name) instead of routing.
     pub redirect_to_https: Option<String>,
+    /// Limits over every request of the listener. Omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_limits: Vec<RateLimit>,
     /// Virtual hosts. Lookup order: exact host, then the longest matching `*.suffix`,
     /// then `*` (any host). No fallback between them once one is chosen.
     pub virtual_hosts: Vec<VirtualHost>,
@@ -550,6 +558,9 @@ impl Snapshot {
             if let Some(c) = svc.tls.as_mut().and_then(|t| t.client_cert.as_mut()) {
                 c.redact();
             }
+        }
+        if let Some(r) = &mut s.redis {
+            r.url = limits::redact_url(&r.url);
         }
         for c in &mut s.consumers {
             c.key_digests

@@ -72,6 +72,12 @@ pub struct RoutePolicies {
     /// Consumer and group authorization.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<Acl>,
+    /// Rate limits, checked after access control.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_limits: Vec<crate::RateLimit>,
+    /// A quota, checked with the Redis rate limits in one round trip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<crate::Quota>,
 }
 
 impl RoutePolicies {

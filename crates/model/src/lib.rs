@@ -10,6 +10,7 @@
 //! the IR.
 
 pub mod k8s;
+pub mod limits;
 pub mod load;
 pub mod native;
 pub mod policies;

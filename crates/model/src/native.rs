@@ -37,6 +37,9 @@ pub struct Document {
     /// Who calls the APIs, for access policies.
     #[serde(default)]
     pub consumers: Vec<crate::policies::Consumer>,
+    /// Shared state for `store: redis` limits and quotas. At most one file may set it.
+    #[serde(default)]
+    pub redis: Option<Spanned<crate::limits::Redis>>,
     /// Peers (CIDRs) whose `X-Forwarded-*` headers are believed. Default: none.
     #[serde(default)]
     pub trusted_proxies: Option<Spanned<Vec<String>>>,
@@ -90,6 +93,8 @@ pub struct Listener {
     pub tls: Option<Spanned<crate::tls::ListenerTls>>,
     /// Answer every request with a redirect to this `https` listener instead of routing.
     pub redirect_to_https: Option<Spanned<String>>,
+    /// Rate limits over every request of this listener (a ceiling above route limits).
+    pub rate_limit: Option<Spanned<crate::limits::OneOrMany<Spanned<crate::limits::RateLimit>>>>,
 }
 
 /// Listener protocols.

@@ -92,6 +92,10 @@ pub struct Policies {
     pub mtls_auth: Option<Spanned<MtlsAuth>>,
     /// Which consumers and groups may pass.
     pub acl: Option<Spanned<Acl>>,
+    /// Rate limits: one or a list.
+    pub rate_limit: Option<Spanned<crate::limits::OneOrMany<Spanned<crate::limits::RateLimit>>>>,
+    /// A quota over a calendar window.
+    pub quota: Option<Spanned<crate::limits::Quota>>,
 }
 
 /// Client IP allow and deny lists (after `trusted_proxies`).

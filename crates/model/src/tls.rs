@@ -78,6 +78,9 @@ impl crate::native::Document {
                 out.extend(tls.value.key.iter());
             }
         }
+        if let Some(r) = &self.redis {
+            out.extend(r.value.ca_file.iter());
+        }
         out
     }
 }

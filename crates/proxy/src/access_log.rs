@@ -132,6 +132,8 @@ pub(crate) struct Entry<'a> {
     pub(crate) upstream: Option<&'a str>,
     /// The authenticated consumer (never a credential).
     pub(crate) consumer: Option<&'a str>,
+    /// The rate limit or quota that refused the request.
+    pub(crate) limited_by: Option<&'a str>,
     pub(crate) status: u16,
     pub(crate) duration: Duration,
     pub(crate) bytes: u64,
@@ -153,6 +155,9 @@ impl Entry<'_> {
         str_field(&mut s, "upstream", self.upstream);
         if let Some(c) = self.consumer {
             str_field(&mut s, "consumer", Some(c));
+        }
+        if let Some(l) = self.limited_by {
+            str_field(&mut s, "limited_by", Some(l));
         }
         let _ = write!(
             s,
@@ -209,6 +214,7 @@ mod tests {
             route,
             upstream: None,
             consumer: None,
+            limited_by: None,
             status: 200,
             duration: Duration::from_micros(1500),
             bytes: 42,

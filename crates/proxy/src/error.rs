@@ -71,6 +71,18 @@ pub enum ProxyError {
     /// Authenticated (or not needed) but not allowed: IP filter or ACL.
     #[error("{0}")]
     Forbidden(String),
+    /// A rate limit or quota refused the request: 429 with `Retry-After` and
+    /// `RateLimit-*`.
+    #[error("rate limit exceeded")]
+    RateLimited {
+        /// The refusing limit's name (for the access log).
+        limit: String,
+        /// `Retry-After` and `RateLimit-*`.
+        headers: Vec<(http::HeaderName, HeaderValue)>,
+    },
+    /// Redis could not answer and the limit says `on_store_failure: deny`.
+    #[error("rate-limit store unavailable")]
+    LimitStoreUnavailable(String),
     /// Credentials could not be judged right now (keys still loading, password checks
     /// saturated): 503, so a valid client is not told to log in again.
     #[error("{0}")]
@@ -96,7 +108,10 @@ impl ProxyError {
             }
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::AuthUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::AuthUnavailable(_) | Self::LimitStoreUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -117,7 +132,9 @@ impl ProxyError {
             | Self::NoBackend
             | Self::Overloaded
             | Self::Direct(..)
-            | Self::AuthUnavailable(_) => ErrorSource::Gateway,
+            | Self::AuthUnavailable(_)
+            | Self::RateLimited { .. }
+            | Self::LimitStoreUnavailable(_) => ErrorSource::Gateway,
         }
     }
 
@@ -139,6 +156,8 @@ impl ProxyError {
             Self::Unauthorized { .. } => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::AuthUnavailable(_) => "auth_unavailable",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::LimitStoreUnavailable(_) => "limit_store_unavailable",
         }
     }
 
@@ -158,8 +177,13 @@ impl ProxyError {
                     headers.append(header::WWW_AUTHENTICATE, c.clone());
                 }
             }
-            Self::AuthUnavailable(_) => {
+            Self::AuthUnavailable(_) | Self::LimitStoreUnavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::RateLimited { headers: h, .. } => {
+                for (n, v) in h {
+                    headers.insert(n.clone(), v.clone());
+                }
             }
             _ => {}
         }

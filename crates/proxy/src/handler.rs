@@ -77,6 +77,10 @@ struct LogFacts {
     upstream: Option<Arc<str>>,
     /// The authenticated consumer's name.
     consumer: Option<Arc<str>>,
+    /// Limit decisions, for `RateLimit-*` / `X-Quota-*` on an admitted request.
+    limits: Option<crate::limits::Verdict>,
+    /// The limit that refused the request.
+    limited_by: Option<String>,
 }
 
 /// Serves one request. Never fails: errors are answered.
@@ -103,6 +107,8 @@ pub(crate) async fn handle(
         route: None,
         upstream: None,
         consumer: None,
+        limits: None,
+        limited_by: None,
     };
     let result = if conn.overloaded {
         Err(ProxyError::Overloaded)
@@ -111,8 +117,20 @@ pub(crate) async fn handle(
     };
     let mut res = match result {
         Ok(res) => res,
-        Err(e) => error_reply(&shared, &e, &request_id, grpc, method == http::Method::HEAD),
+        Err(e) => {
+            if let ProxyError::RateLimited { limit, .. } = &e {
+                facts.limited_by = Some(limit.clone());
+            }
+            // A refusal carries its own limit headers.
+            facts.limits = None;
+            error_reply(&shared, &e, &request_id, grpc, method == http::Method::HEAD)
+        }
     };
+    if let Some(v) = facts.limits.take() {
+        for (name, value) in v.headers() {
+            res.headers_mut().insert(name, value);
+        }
+    }
     if conn.overloaded && version <= http::Version::HTTP_11 {
         res.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -195,6 +213,18 @@ async fn process(
         .tables
         .get(conn.listener.load().as_str())
         .ok_or(ProxyError::NoRoute)?;
+    let mut client_ip = None;
+    if let Some(limits) = &table.limits {
+        // The listener's ceiling, before routing: it covers requests no route matches.
+        let ip = headers::client_ip(conn.peer.ip(), &parts.headers, &rt.trusted);
+        client_ip = Some(ip);
+        let who = crate::limits::Subject {
+            ip,
+            consumer: None,
+            headers: &parts.headers,
+        };
+        facts.limits = Some(limits.check(rt.redis(), &who).await?);
+    }
     if let Some(target) = &table.redirect_to_https {
         if host.is_empty() {
             return Err(ProxyError::BadRequest(
@@ -219,11 +249,11 @@ async fn process(
 
     // Access phase, before the route's action, so that a redirect or a direct answer
     // is protected as well as a forward.
-    let mut client_ip = None;
     let mut strip_query = None;
+    let mut consumer = None;
     if let Some(access) = &route.access {
-        let ip = headers::client_ip(conn.peer.ip(), &parts.headers, &rt.trusted);
-        client_ip = Some(ip);
+        let ip = *client_ip
+            .get_or_insert_with(|| headers::client_ip(conn.peer.ip(), &parts.headers, &rt.trusted));
         let caller = crate::policy::Caller {
             ip,
             query,
@@ -234,8 +264,25 @@ async fn process(
             passwords: &shared.passwords,
         };
         let admitted = access.check(&cx, &mut parts.headers, &caller).await?;
-        facts.consumer = admitted.consumer.map(|c| c.name.clone());
+        facts.consumer = admitted.consumer.as_ref().map(|c| c.name.clone());
+        consumer = admitted.consumer;
         strip_query = admitted.strip_query;
+    }
+
+    // Rate-limit phase: after access control, so limits can key on the consumer.
+    if let Some(limits) = &route.limits {
+        let ip = *client_ip
+            .get_or_insert_with(|| headers::client_ip(conn.peer.ip(), &parts.headers, &rt.trusted));
+        let who = crate::limits::Subject {
+            ip,
+            consumer: consumer.as_deref(),
+            headers: &parts.headers,
+        };
+        let verdict = limits.check(rt.redis(), &who).await?;
+        match &mut facts.limits {
+            Some(v) => v.extend(verdict),
+            None => facts.limits = Some(verdict),
+        }
     }
 
     // Rewrite phase. The backend entry is picked first: its own filters (Gateway API
@@ -556,6 +603,7 @@ fn attach_log(
     let route = facts.route.map(|r| r.name.clone());
     let upstream = facts.upstream;
     let consumer = facts.consumer;
+    let limited_by = facts.limited_by;
     res.body_mut().on_done(Box::new(move |bytes, complete| {
         let line = crate::access_log::Entry {
             request_id: &request_id,
@@ -566,6 +614,7 @@ fn attach_log(
             route: route.as_deref(),
             upstream: upstream.as_deref(),
             consumer: consumer.as_deref(),
+            limited_by: limited_by.as_deref(),
             status,
             duration: start.elapsed(),
             bytes,

@@ -16,6 +16,7 @@ pub mod error;
 mod forward;
 mod handler;
 mod headers;
+mod limits;
 pub mod metrics;
 mod policy;
 mod router;

@@ -69,10 +69,26 @@ impl RouteStats {
     }
 }
 
+/// Decisions of one rate limit or quota, by outcome.
+#[derive(Default)]
+pub struct LimitStats {
+    /// What the limit keys on (`consumer`, `ip`, `route`, `header`), a label.
+    key: std::sync::OnceLock<&'static str>,
+    /// Admitted by the limit.
+    pub allowed: AtomicU64,
+    /// Refused with 429.
+    pub limited: AtomicU64,
+    /// The store failed and `on_store_failure: allow` admitted.
+    pub failed_open: AtomicU64,
+    /// The store failed and `on_store_failure: deny` refused with 503.
+    pub failed_closed: AtomicU64,
+}
+
 /// Process-wide metrics.
 #[derive(Default)]
 pub struct Metrics {
     routes: Mutex<BTreeMap<Arc<str>, Arc<RouteStats>>>,
+    limits: Mutex<BTreeMap<Arc<str>, Arc<LimitStats>>>,
     upstream_errors: Mutex<BTreeMap<(Arc<str>, &'static str), u64>>,
     /// Client connections open now.
     pub active_connections: AtomicI64,
@@ -108,6 +124,14 @@ impl Metrics {
         s
     }
 
+    /// The stats of a rate limit or quota (by its unique name), kept across reloads.
+    pub fn limit(&self, name: &str, key: &'static str) -> Arc<LimitStats> {
+        let mut limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+        let s = limits.entry(name.into()).or_default().clone();
+        let _ = s.key.set(key);
+        s
+    }
+
     /// Forgets the stats of routes no runtime uses any more (only this map holds them),
     /// so routes that come and go across reloads do not grow memory and `/metrics`
     /// without bound. A route removed and added back starts counting from zero, as a
@@ -115,6 +139,9 @@ impl Metrics {
     pub(crate) fn prune_routes(&self) {
         let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
         routes.retain(|_, s| Arc::strong_count(s) > 1);
+        drop(routes);
+        let mut limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+        limits.retain(|_, s| Arc::strong_count(s) > 1);
     }
 
     /// Counts an upstream error of a kind for a service. Errors are rare, so a lock is fine.
@@ -143,6 +170,31 @@ impl Metrics {
     pub fn rejected(&self, status: u16) {
         let mut m = self.rejected.lock().unwrap_or_else(|e| e.into_inner());
         *m.entry(status).or_default() += 1;
+    }
+
+    fn render_limits(&self, out: &mut String) {
+        let limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+        if limits.is_empty() {
+            return;
+        }
+        out.push_str("# HELP tollgate_rate_limit_decisions_total Rate-limit and quota decisions by limit, key kind and outcome.\n");
+        out.push_str("# TYPE tollgate_rate_limit_decisions_total counter\n");
+        for (name, s) in limits.iter() {
+            let name = escape(name);
+            let key = s.key.get().copied().unwrap_or("");
+            for (outcome, n) in [
+                ("allowed", &s.allowed),
+                ("limited", &s.limited),
+                ("store_failure_allowed", &s.failed_open),
+                ("store_failure_denied", &s.failed_closed),
+            ] {
+                let n = n.load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "tollgate_rate_limit_decisions_total{{limit=\"{name}\",key=\"{key}\",outcome=\"{outcome}\"}} {n}"
+                );
+            }
+        }
     }
 
     /// Prometheus text exposition.
@@ -219,6 +271,7 @@ impl Metrics {
                 escape(svc)
             );
         }
+        self.render_limits(&mut out);
         out.push_str(
             "# HELP tollgate_rejected_requests_total Requests refused before routing, by status.\n",
         );

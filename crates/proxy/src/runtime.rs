@@ -13,10 +13,12 @@ use ipnet::IpNet;
 use tollgate_ir as ir;
 use tollgate_wire::GuardConfig;
 
+use crate::limits::Limiters;
 use crate::metrics::Metrics;
 use crate::policy::{Consumers, PolicyCompiler, Verifiers};
 use crate::router::{RouteTable, Upstreams};
 use crate::upstream::{Upstream, health};
+use tollgate_ratelimit::RedisStore;
 
 /// One consistent, immutable view of the configuration.
 pub struct Runtime {
@@ -32,6 +34,17 @@ pub struct Runtime {
     pub(crate) consumers: Consumers,
     /// JWT verifiers in use, handed to the next runtime so keys stay cached.
     pub(crate) verifiers: Verifiers,
+    /// Local limiters in use, handed to the next runtime so counters survive reloads.
+    pub(crate) limiters: Limiters,
+    /// The Redis store of shared limits, with the settings it was made from.
+    pub(crate) redis: Option<(ir::RedisSettings, Arc<RedisStore>)>,
+}
+
+impl Runtime {
+    /// The Redis store, when one is configured.
+    pub(crate) fn redis(&self) -> Option<&RedisStore> {
+        self.redis.as_ref().map(|(_, s)| &**s)
+    }
 }
 
 /// Why a snapshot could not be compiled.
@@ -62,7 +75,17 @@ pub(crate) fn compile(
         upstreams.insert(name.clone(), up);
     }
     let consumers = Consumers::compile(&snapshot.consumers).map_err(CompileError)?;
-    let mut pol = PolicyCompiler::new(previous.map(|p| &p.verifiers), start_health_checks);
+    let mut pol = PolicyCompiler::new(
+        previous.map(|p| (&p.verifiers, &p.limiters)),
+        metrics,
+        start_health_checks,
+    );
+    let redis = crate::limits::store(
+        snapshot.redis.as_ref(),
+        previous.and_then(|p| p.redis.as_ref()),
+        start_health_checks,
+    )
+    .map_err(CompileError)?;
     let mut tables = HashMap::with_capacity(snapshot.listeners.len());
     for (name, l) in &snapshot.listeners {
         let mut t = RouteTable::compile(l, metrics, &upstreams, &mut pol)
@@ -112,5 +135,7 @@ pub(crate) fn compile(
         guard,
         consumers,
         verifiers: pol.verifiers,
+        limiters: pol.limits.limiters,
+        redis,
     })
 }

@@ -22,6 +22,7 @@ pub mod grpc;
 pub mod jwt;
 pub mod pki;
 pub mod process;
+pub mod redis_server;
 mod tls;
 pub mod ws;
 

@@ -19,6 +19,7 @@
 //! - `server`: process-wide settings and trusted proxies;
 //! - `services`: endpoints, balancing, health, retries, with defaults;
 //! - `policies`: consumers (keys hashed) and each route's access policies;
+//! - `limits`: rate limits and quotas (route and listener), the `redis:` block;
 //! - `routes`: conditions, filters, action, and each route's precedence key;
 //! - `listeners`: routes attached to listeners and grouped into virtual hosts, in
 //!   precedence order.
@@ -34,6 +35,7 @@ use tollgate_ir as ir;
 use tollgate_model::{Document, LoadError, Problem, Resources};
 
 pub mod k8s;
+mod limits;
 mod listeners;
 mod merge;
 mod policies;
@@ -59,15 +61,18 @@ pub fn translate_native(docs: &[Document]) -> Result<ir::Snapshot, LoadError> {
     let server = server::settings(merged.server, &mut p);
     let trusted_proxies = server::trusted_proxies(merged.trusted_proxies, &mut p);
     let services = services::translate(&merged.services, &mut p);
-    let (consumers, known_consumers) = policies::consumers(&merged.consumers, &mut p);
+    let redis = limits::redis(merged.redis, &mut p);
+    let (consumers, mut known_consumers) = policies::consumers(&merged.consumers, &mut p);
+    known_consumers.redis = redis.is_some();
     let routes = routes::translate(&merged.routes, &known, &known_consumers, &mut p);
-    let listeners = listeners::translate(&merged.listeners, &routes, &mut p);
+    let listeners = listeners::translate(&merged.listeners, &routes, redis.is_some(), &mut p);
     p.finish(ir::Snapshot {
         server,
         trusted_proxies,
         listeners,
         services,
         consumers,
+        redis,
     })
 }
 

@@ -15,6 +15,7 @@ use crate::routes::Routed;
 pub(crate) fn translate(
     listeners: &[At<'_, Listener>],
     routes: &[Routed],
+    redis: bool,
     p: &mut Problems<'_>,
 ) -> BTreeMap<String, ir::Listener> {
     check_addresses(listeners, p);
@@ -28,6 +29,12 @@ pub(crate) fn translate(
         let mut cx = Scope::new("listener", &l.name, at.doc, p);
         let tls = crate::tls::listener(l, &mut cx);
         let redirect_to_https = redirect_to_https(l, listeners, &mut cx);
+        let owner = crate::limits::Owner {
+            name: &format!("listener/{name}"),
+            authenticates: false,
+            redis,
+        };
+        let rate_limits = crate::limits::rate_limits(l.rate_limit.as_ref(), &owner, &mut cx);
         let listener = ir::Listener {
             name: name.clone(),
             address: l.address.value,
@@ -37,6 +44,7 @@ pub(crate) fn translate(
             },
             tls,
             redirect_to_https,
+            rate_limits,
             virtual_hosts: virtual_hosts(name, routes),
         };
         out.insert(name.clone(), listener);

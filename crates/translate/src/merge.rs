@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use tollgate_model::limits::Redis;
 use tollgate_model::native::{Listener, Route, Server, Service};
 use tollgate_model::policies::Consumer;
 use tollgate_model::{Document, Spanned};
@@ -17,6 +18,7 @@ pub(crate) struct Merged<'a> {
     pub(crate) consumers: Vec<At<'a, Consumer>>,
     pub(crate) server: Option<At<'a, Spanned<Server>>>,
     pub(crate) trusted_proxies: Option<At<'a, Spanned<Vec<String>>>>,
+    pub(crate) redis: Option<At<'a, Spanned<Redis>>>,
 }
 
 /// Concatenates the documents and reports blocks set twice and names defined twice.
@@ -28,6 +30,7 @@ pub(crate) fn merge<'a>(docs: &'a [Document], p: &mut Problems<'_>) -> Merged<'a
         consumers: Vec::new(),
         server: None,
         trusted_proxies: None,
+        redis: None,
     };
     for (doc, d) in docs.iter().enumerate() {
         merged
@@ -50,6 +53,7 @@ pub(crate) fn merge<'a>(docs: &'a [Document], p: &mut Problems<'_>) -> Merged<'a
             doc,
             p,
         );
+        once("redis", &mut merged.redis, d.redis.as_ref(), doc, p);
     }
     unique_names("listener", &merged.listeners, |l| &l.name, p);
     unique_names("service", &merged.services, |s| &s.name, p);

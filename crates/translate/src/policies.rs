@@ -28,6 +28,8 @@ pub(crate) struct KnownConsumers<'a> {
     any_keys: bool,
     any_basic: bool,
     any_mtls: bool,
+    /// Whether a `redis:` block is set (for `store: redis` limits and quotas).
+    pub(crate) redis: bool,
 }
 
 /// Every consumer, sorted by name, with keys hashed.
@@ -173,7 +175,7 @@ pub(crate) fn route_policies(
 ) -> Option<Box<ir::RoutePolicies>> {
     let spanned = policies?;
     let pol = &spanned.value;
-    let out = ir::RoutePolicies {
+    let mut out = ir::RoutePolicies {
         ip_filter: pol.ip_filter.as_ref().map(|f| ip_filter(&f.value, cx)),
         key_auth: pol.key_auth.as_ref().map(|k| key_auth(k, known, cx)),
         basic_auth: pol.basic_auth.as_ref().map(|b| {
@@ -198,7 +200,15 @@ pub(crate) fn route_policies(
             true
         }),
         acl: pol.acl.as_ref().map(|a| acl(&a.value, known, cx)),
+        ..ir::RoutePolicies::default()
     };
+    let owner = crate::limits::Owner {
+        name: &format!("route/{route_name}"),
+        authenticates: out.authenticates(),
+        redis: known.redis,
+    };
+    out.rate_limits = crate::limits::rate_limits(pol.rate_limit.as_ref(), &owner, cx);
+    out.quota = crate::limits::quota(pol.quota.as_ref(), &owner, cx);
     if out.acl.is_some() && !out.authenticates() {
         cx.push(
             cx.pos_of(spanned),

@@ -98,7 +98,7 @@ fn messages_carry_no_duplicate_position() {
     let err = parse("listeners:\n  - name: web\n    adress: 127.0.0.1:80\n").expect_err("typo");
     assert_eq!(
         err.to_string(),
-        "t.yaml:3:5: unknown field `adress`, expected one of name, address, protocol, tls, redirect_to_https"
+        "t.yaml:3:5: unknown field `adress`, expected one of name, address, protocol, tls, redirect_to_https, rate_limit"
     );
 }
 

@@ -76,6 +76,7 @@ pub(crate) fn add_listener(snap: &mut ir::Snapshot, virtual_hosts: Vec<ir::Virtu
             protocol: ir::ListenerProtocol::Http,
             tls: None,
             redirect_to_https: None,
+            rate_limits: Vec::new(),
             virtual_hosts,
         },
     );

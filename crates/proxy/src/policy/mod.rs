@@ -76,27 +76,46 @@ pub(crate) struct Caller<'a> {
     pub(crate) subject: Option<&'a str>,
 }
 
-/// Compiles route policies; carries JWT verifiers from the previous runtime to the next.
+/// Compiles route policies; carries JWT verifiers and local limiters from the previous
+/// runtime to the next.
 pub(crate) struct PolicyCompiler<'a> {
     previous: Option<&'a Verifiers>,
     /// Verifiers in use by the runtime being compiled.
     pub(crate) verifiers: Verifiers,
+    /// Rate limits and quotas.
+    pub(crate) limits: crate::limits::LimitCompiler<'a>,
     start_tasks: bool,
 }
 
 impl<'a> PolicyCompiler<'a> {
     /// `start_tasks` is false where no tokio runtime may start JWKS fetches
     /// (`tollgate validate`, benches).
-    pub(crate) fn new(previous: Option<&'a Verifiers>, start_tasks: bool) -> Self {
+    pub(crate) fn new(
+        previous: Option<(&'a Verifiers, &'a crate::limits::Limiters)>,
+        metrics: &'a crate::metrics::Metrics,
+        start_tasks: bool,
+    ) -> Self {
         Self {
-            previous,
+            previous: previous.map(|p| p.0),
             verifiers: Verifiers::new(),
+            limits: crate::limits::LimitCompiler::new(previous.map(|p| p.1), metrics),
             start_tasks,
         }
     }
 
+    /// Compiles one route's access policies; `None` when it has none (limits only).
+    pub(crate) fn access(
+        &mut self,
+        p: &ir::RoutePolicies,
+    ) -> Result<Option<Box<RouteAccess>>, String> {
+        if p.ip_filter.is_none() && !p.authenticates() && p.acl.is_none() {
+            return Ok(None);
+        }
+        self.route(p).map(|a| Some(Box::new(a)))
+    }
+
     /// Compiles one route's policies.
-    pub(crate) fn route(&mut self, p: &ir::RoutePolicies) -> Result<RouteAccess, String> {
+    fn route(&mut self, p: &ir::RoutePolicies) -> Result<RouteAccess, String> {
         let empty = Verifiers::new();
         let jwt = match &p.jwt {
             Some(j) => Some(jwt::compile(

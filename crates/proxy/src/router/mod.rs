@@ -42,6 +42,8 @@ pub(crate) struct RouteTable {
     pub(crate) tls_source: Option<ir::ListenerTls>,
     /// Header carrying the verified client-certificate subject upstream.
     pub(crate) forward_subject_header: Option<HeaderName>,
+    /// Limits over every request of the listener, checked before routing.
+    pub(crate) limits: Option<crate::limits::Limits>,
     exact: HashMap<Box<str>, usize>,
     /// `(".example.com", vhost)`, longest suffix first.
     wildcard: Vec<(Box<str>, usize)>,
@@ -84,6 +86,8 @@ pub(crate) struct Route {
     pub(crate) total_weight: u64,
     /// Access policies; `None` costs a policy-free route nothing more.
     pub(crate) access: Option<Box<crate::policy::RouteAccess>>,
+    /// Rate limits and quota.
+    pub(crate) limits: Option<Box<crate::limits::Limits>>,
 }
 
 enum PathMatcher {
@@ -187,7 +191,14 @@ impl Route {
             stats: metrics.route(&r.name),
             total_weight,
             access: match &r.policies {
-                Some(p) => Some(Box::new(pol.route(p)?)),
+                Some(p) => pol.access(p)?,
+                None => None,
+            },
+            limits: match &r.policies {
+                Some(p) => pol
+                    .limits
+                    .compile(&p.rate_limits, p.quota.as_ref())?
+                    .map(Box::new),
                 None => None,
             },
         })
@@ -323,6 +334,7 @@ impl RouteTable {
                 .and_then(|t| t.client_auth.as_ref())
                 .and_then(|c| c.forward_subject_header.as_ref())
                 .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
+            limits: pol.limits.compile(&l.rate_limits, None)?,
             exact: HashMap::new(),
             wildcard: Vec::new(),
             any: None,

@@ -68,11 +68,13 @@ fn big_hosts_are_indexed_small_ones_scanned_with_the_same_answers() {
         protocol: ir::ListenerProtocol::Http,
         tls: None,
         redirect_to_https: None,
+        rate_limits: Vec::new(),
         virtual_hosts: vec![vhost("big", big), vhost("small", small)],
     };
-    let mut pol = crate::policy::PolicyCompiler::new(None, false);
-    let t = RouteTable::compile(&listener, &Metrics::default(), &Upstreams::new(), &mut pol)
-        .expect("compiles");
+    let metrics = Metrics::default();
+    let mut pol = crate::policy::PolicyCompiler::new(None, &metrics, false);
+    let t =
+        RouteTable::compile(&listener, &metrics, &Upstreams::new(), &mut pol).expect("compiles");
     assert!(t.vhosts[0].index.is_some() && t.vhosts[1].index.is_none());
 
     let mut canary = http::HeaderMap::new();

@@ -92,6 +92,7 @@ impl Port<'_> {
             protocol: self.protocol,
             tls,
             redirect_to_https: None,
+            rate_limits: Vec::new(),
             virtual_hosts,
         }
     }

@@ -193,7 +193,7 @@ fn random_request(rng: &mut Rng, routes: &[ir::Route]) -> Request {
 
 fn compile(routes: &[ir::Route]) -> Vec<Arc<Route>> {
     let metrics = Metrics::default();
-    let mut pol = crate::policy::PolicyCompiler::new(None, false);
+    let mut pol = crate::policy::PolicyCompiler::new(None, &metrics, false);
     routes
         .iter()
         .map(|r| {
