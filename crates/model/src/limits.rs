@@ -37,13 +37,46 @@ pub struct Redis {
 }
 
 /// One limit, or a list of them.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+///
+/// Deserialized by hand rather than `#[serde(untagged)]`: untagged buffers the input and
+/// so loses the line and column of every `Spanned` inside it. (The single form cannot
+/// be `Spanned` as a whole, so items carry positions on their fields.)
+#[derive(Debug)]
 pub enum OneOrMany<T> {
     /// A single item.
     One(T),
     /// A list.
     Many(Vec<T>),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("one limit (a map) or a list of them")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    out.push(item);
+                }
+                Ok(OneOrMany::Many(out))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(OneOrMany::One)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
 }
 
 impl<T> OneOrMany<T> {
@@ -61,9 +94,9 @@ impl<T> OneOrMany<T> {
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     /// Requests admitted per period.
-    pub requests: u64,
+    pub requests: Spanned<u64>,
     /// The period.
-    pub per: Dur,
+    pub per: Spanned<Dur>,
     /// What is limited: `consumer`, `ip`, `route` or `header:NAME` (default `ip`).
     pub key: Option<Spanned<String>>,
     /// `local` (this process; default) or `redis` (shared by every replica).

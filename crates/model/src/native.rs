@@ -94,7 +94,7 @@ pub struct Listener {
     /// Answer every request with a redirect to this `https` listener instead of routing.
     pub redirect_to_https: Option<Spanned<String>>,
     /// Rate limits over every request of this listener (a ceiling above route limits).
-    pub rate_limit: Option<Spanned<crate::limits::OneOrMany<Spanned<crate::limits::RateLimit>>>>,
+    pub rate_limit: Option<Spanned<crate::limits::OneOrMany<crate::limits::RateLimit>>>,
 }
 
 /// Listener protocols.

@@ -93,7 +93,7 @@ pub struct Policies {
     /// Which consumers and groups may pass.
     pub acl: Option<Spanned<Acl>>,
     /// Rate limits: one or a list.
-    pub rate_limit: Option<Spanned<crate::limits::OneOrMany<Spanned<crate::limits::RateLimit>>>>,
+    pub rate_limit: Option<Spanned<crate::limits::OneOrMany<crate::limits::RateLimit>>>,
     /// A quota over a calendar window.
     pub quota: Option<Spanned<crate::limits::Quota>>,
 }

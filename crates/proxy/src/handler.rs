@@ -6,8 +6,8 @@
 //!    spelling the path differently)
 //! 3. access phase: IP filter, authentication, ACL (`policy`), before the route's
 //!    action so a redirect or direct answer is protected too
+//!    then the rate-limit phase (`limits`; a listener's ceiling runs before routing)
 //! 4. rewrite phase: redirect or direct answer, request header changes, URL rewrite
-//!    (rate-limit phase: a later issue)
 //! 5. upstream: backend by weight, endpoint by balancer, pooled connection, timeouts,
 //!    retries, mirrors
 //! 6. response phase: hop-by-hop removal, response header changes, `x-request-id`

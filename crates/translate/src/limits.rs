@@ -62,7 +62,7 @@ pub(crate) struct Owner<'a> {
 
 /// Rate limits, named `<owner>/rate_limit/<i>`.
 pub(crate) fn rate_limits(
-    list: Option<&Spanned<OneOrMany<Spanned<RateLimit>>>>,
+    list: Option<&Spanned<OneOrMany<RateLimit>>>,
     owner: &Owner<'_>,
     cx: &mut Scope<'_, '_>,
 ) -> Vec<ir::RateLimit> {
@@ -83,20 +83,16 @@ pub(crate) fn rate_limits(
         .collect()
 }
 
-fn rate_limit(
-    l: &Spanned<RateLimit>,
-    i: usize,
-    owner: &Owner<'_>,
-    cx: &mut Scope<'_, '_>,
-) -> ir::RateLimit {
-    let here = cx.pos_of(l);
-    let v = &l.value;
-    if v.requests == 0 {
+fn rate_limit(v: &RateLimit, i: usize, owner: &Owner<'_>, cx: &mut Scope<'_, '_>) -> ir::RateLimit {
+    let here = cx.pos_of(&v.requests);
+    let requests = v.requests.value;
+    let per = v.per.value.0;
+    if requests == 0 {
         cx.push(here, "rate_limit.requests must be at least 1");
     }
-    if v.per.0.is_zero() {
-        cx.push(here, "rate_limit.per must be greater than 0");
-    } else if v.requests > 0 && v.per.0.as_nanos() / u128::from(v.requests) < 1_000 {
+    if per.is_zero() {
+        cx.push(cx.pos_of(&v.per), "rate_limit.per must be greater than 0");
+    } else if requests > 0 && per.as_nanos() / u128::from(requests) < 1_000 {
         cx.push(
             here,
             "rate_limit: more than one request per microsecond cannot be limited; use a longer `per`",
@@ -131,8 +127,8 @@ fn rate_limit(
     }
     ir::RateLimit {
         name: format!("{}/rate_limit/{i}", owner.name),
-        requests: v.requests,
-        per: v.per.0,
+        requests,
+        per,
         key: key(v.key.as_ref(), ir::LimitKey::Ip, owner, cx),
         store,
         allow_on_store_failure: on_failure(v.on_store_failure.as_ref(), cx),
