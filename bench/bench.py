@@ -91,7 +91,7 @@ def tls_context(ca=None, alpn=None):
     return ctx
 
 
-def http_get(url, timeout=1.0, ca=None, info=None, host_header=None):
+def http_get(url, timeout=1.0, ca=None, info=None, host_header=None, extra=None):
     """GET URL over HTTP/1.1 (http:// or https://, no ALPN offered, like wrk). Returns
     (status, body); for https, fills INFO with the negotiated TLS version and cipher."""
     m = re.match(r"^(https?)://([^/:]+):(\d+)(/.*)?$", url)
@@ -106,6 +106,9 @@ def http_get(url, timeout=1.0, ca=None, info=None, host_header=None):
         headers = {"Connection": "close"}
         if host_header:
             headers["Host"] = host_header
+        for h in extra or []:
+            name, _, value = h.partition(":")
+            headers[name.strip()] = value.strip()
         conn.request("GET", path, headers=headers)
         if info is not None and scheme == "https" and conn.sock is not None:
             info["version"] = conn.sock.version()
@@ -128,13 +131,13 @@ def alpn_selected(url, offer, timeout=5.0, ca=None):
             return s.selected_alpn_protocol()
 
 
-def check_body(url, size, ca=None, alpn=None, tls_version=None, info_out=None):
+def check_body(url, size, ca=None, alpn=None, tls_version=None, info_out=None, extra=None):
     """One GET through the proxy: it must answer 2xx with exactly SIZE body bytes (so
     the 2xx the load generator counts really come from the backend). For https: the TLS
     version must be TLS_VERSION, and a handshake offering h2,http/1.1 must select ALPN."""
     info = {}
     try:
-        status, body = http_get(url, timeout=5.0, ca=ca, info=info)
+        status, body = http_get(url, timeout=5.0, ca=ca, info=info, extra=extra)
         if url.startswith("https:"):
             info["alpn_h2_offered"] = alpn_selected(url, ["h2", "http/1.1"], ca=ca)
     except (OSError, http.client.HTTPException) as e:
@@ -158,7 +161,7 @@ def check_body(url, size, ca=None, alpn=None, tls_version=None, info_out=None):
     return 0
 
 
-def wait_http(url, timeout, pid=None, ca=None, host=None):
+def wait_http(url, timeout, pid=None, ca=None, host=None, extra=None):
     deadline = time.monotonic() + timeout
     last = "no attempt"
     while time.monotonic() < deadline:
@@ -166,7 +169,7 @@ def wait_http(url, timeout, pid=None, ca=None, host=None):
             print(f"process {pid} exited while waiting for {url}", file=sys.stderr)
             return 1
         try:
-            status = http_get(url, ca=ca, host_header=host)[0]
+            status = http_get(url, ca=ca, host_header=host, extra=extra)[0]
             if 200 <= status < 300:
                 return 0
             last = f"HTTP {status}"
@@ -639,6 +642,22 @@ def skip_row(a):
             "peak_rss_mb": None}
 
 
+def hs256_token(secret):
+    """An HS256 JWT with `sub` and an `exp` a day away (for the auth_jwt rows)."""
+    import base64
+    import hashlib
+    import hmac
+
+    def b64(b):
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    claims = b64(json.dumps({"sub": "bench", "exp": int(time.time()) + 86400}).encode())
+    msg = f"{header}.{claims}".encode()
+    sig = hmac.new(secret.encode(), msg, hashlib.sha256).digest()
+    return f"{header}.{claims}.{b64(sig)}"
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -654,9 +673,11 @@ def main(argv):
     p.add_argument("pid", type=int, nargs="?")
     p.add_argument("--ca")
     p.add_argument("--host")
+    p.add_argument("--header", action="append", help="NAME: VALUE sent with the GET")
     p = sub.add_parser("check-body")
     p.add_argument("url")
     p.add_argument("size", type=int)
+    p.add_argument("--header", action="append", help="NAME: VALUE sent with the GET")
     p.add_argument("--ca")
     p.add_argument("--alpn")
     p.add_argument("--tls-version")
@@ -697,6 +718,8 @@ def main(argv):
     p = sub.add_parser("meta")
     p.add_argument("out")
     p.add_argument("pairs", nargs="*")
+    p = sub.add_parser("hs256-token", help="an HS256 JWT valid for a day, for auth_jwt")
+    p.add_argument("secret")
     p = sub.add_parser("report")
     p.add_argument("rows")
     p.add_argument("meta")
@@ -732,9 +755,11 @@ def main(argv):
     if a.cmd == "free-ports":
         print(" ".join(str(p) for p in free_ports(a.n)))
     elif a.cmd == "wait-http":
-        return wait_http(a.url, a.timeout, a.pid, a.ca, a.host)
+        return wait_http(a.url, a.timeout, a.pid, a.ca, a.host, a.header)
     elif a.cmd == "check-body":
-        return check_body(a.url, a.size, a.ca, a.alpn, a.tls_version, a.tls_info)
+        return check_body(a.url, a.size, a.ca, a.alpn, a.tls_version, a.tls_info, a.header)
+    elif a.cmd == "hs256-token":
+        print(hs256_token(a.secret))
     elif a.cmd == "descendants":
         print(" ".join(str(p) for p in descendants(a.pid)))
     elif a.cmd == "snap":

@@ -98,6 +98,28 @@ def log_delta(rows):
         {"cpu_us_per_req_delta": round(d, 2), "pct": round(pct, 1)}
 
 
+POLICY_SCENARIOS = ("auth_key", "auth_jwt", "rl_local", "rl_redis")
+
+
+def policy_lines(rows):
+    """What each policy adds per request over the same proxy's policy-free http1_6b row of
+    the same run (CPU-us/req), Tollgate beside NGINX where NGINX has the policy."""
+    base = {r["proxy"]: r for r in rows
+            if r["scenario"] == "http1_6b" and r["status"] == "ok" and r.get("cpu_us_per_req")}
+    out, doc = [], {}
+    for r in rows:
+        if r["scenario"] not in POLICY_SCENARIOS or r["status"] != "ok":
+            continue
+        b = base.get(r["proxy"])
+        if not b or not r.get("cpu_us_per_req"):
+            continue
+        d = r["cpu_us_per_req"] - b["cpu_us_per_req"]
+        doc.setdefault(r["scenario"], {})[r["proxy"]] = round(d, 2)
+        out.append(f"{r['scenario']}: {r['proxy']} {r['cpu_us_per_req']:.2f} CPU-us/req, "
+                   f"{d:+.2f} over its http1_6b")
+    return out, doc
+
+
 def rss_lines(rows):
     """reload_rss: RSS before and after the add/remove cycles."""
     out = []
@@ -187,12 +209,17 @@ def report(rows_path, meta_path, out_path):
         print(log_line)
     for line in rss_lines(rows):
         print(line)
+    pol_lines, pol_doc = policy_lines(rows)
+    for line in pol_lines:
+        print(line)
 
     doc = {"meta": meta, "results": rows, "cpu_ratios": ratios}
     if match_costs:
         doc["match_cost_vs_smallest_table"] = match_costs
     if log_entry:
         doc["access_log_delta"] = log_entry
+    if pol_doc:
+        doc["policy_cpu_us_delta"] = pol_doc
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     tmp = out_path + ".tmp"
     with open(tmp, "w") as f:

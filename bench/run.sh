@@ -49,7 +49,8 @@ for _n in $ROUTE_COUNTS; do
   [[ $_n =~ ^[1-9][0-9]*$ ]] || { echo "[bench] error: ROUTE_COUNTS must be positive integers" >&2; exit 1; }
   ROUTE_SCENARIOS+="$(routes_name "$_n") "
 done
-SCENARIOS=${SCENARIOS:-"http1_6b http1_6b_log http1_16k https_6b h2_6b ${ROUTE_SCENARIOS}reload_load reload_rss"}
+SCENARIOS=${SCENARIOS:-"http1_6b http1_6b_log http1_16k https_6b h2_6b ${ROUTE_SCENARIOS}reload_load reload_rss auth_key auth_jwt rl_local rl_redis"}
+POLICY_REDIS=${POLICY_REDIS:-redis://127.0.0.1:6379} # rl_redis: the Redis shared limits use
 PROXIES=${PROXIES:-"tollgate nginx haproxy"}
 PROXY_CPU=${PROXY_CPU:-0}          # core the proxy is pinned to
 LOAD_CPU=${LOAD_CPU:-1}            # core wrk and the backend are pinned to
@@ -67,7 +68,8 @@ ECHO_BIN=${ECHO_BIN:-$CARGO_TARGET_DIR/release/tollgate-echo}
 declare -A TOOL_PKG=([nginx]=nginx-light [haproxy]=haproxy [wrk]=wrk [h2load]=nghttp2-client
   [hyperfine]=hyperfine [taskset]=util-linux [python3]=python3 [openssl]=openssl)
 declare -A SCENARIO_TOOLS=([http1_6b]="wrk" [http1_6b_log]="wrk" [http1_16k]="wrk"
-  [https_6b]="wrk openssl" [h2_6b]="h2load openssl" [reload_load]="wrk" [reload_rss]="wrk")
+  [https_6b]="wrk openssl" [h2_6b]="h2load openssl" [reload_load]="wrk" [reload_rss]="wrk"
+  [auth_key]="wrk" [auth_jwt]="wrk" [rl_local]="wrk" [rl_redis]="wrk")
 declare -A ROUTE_COUNT=()   # routes_* scenario name -> route count
 for _n in $ROUTE_COUNTS; do
   SCENARIO_TOOLS[$(routes_name "$_n")]="wrk"
@@ -383,7 +385,7 @@ proxy_tollgate_start() {
     PROXY_READY_URLS="http://127.0.0.1:$admin/readyz $PROXY_READY_URLS"
     return 0
   fi
-  if [[ $mode == http || $mode == http-log ]]; then
+  if [[ $mode == http || $mode == http-log || $mode == policy:* ]]; then
     scheme=http
     listener="  - { name: web, address: \"127.0.0.1:$port\", protocol: http }"
   else
@@ -397,6 +399,14 @@ proxy_tollgate_start() {
       min_version: \"1.3\""
   fi
   [[ $mode == http-log ]] && access_log=true
+  local route="  - { name: all, backends: [{ service: echo }] }" extra=""
+  if [[ $mode == policy:* ]]; then
+    route="  - name: all
+    backends: [{ service: echo }]
+    policies:
+$(policy_tollgate "${mode#policy:}")"
+    extra=$(policy_tollgate_top "${mode#policy:}")
+  fi
   # shutdown_delay 0s: nothing routes by /readyz here, so stopping between rows need not
   # wait the default 2 s (it changes nothing while the proxy serves).
   cat >"$dir/tollgate.yaml" <<EOF
@@ -405,8 +415,9 @@ listeners:
 $listener
 services:
   - { name: echo, endpoints: ["$backend"] }
+$extra
 routes:
-  - { name: all, backends: [{ service: echo }] }
+$route
 EOF
   # The access log is Tollgate's stdout: to a file, as a deployment would keep it (or
   # to /dev/null with ACCESS_LOG_TO=null: the formatting cost without the write cost).
@@ -437,8 +448,12 @@ proxy_nginx_start() {
     PROXY_PID=$BG_PID
     return 0
   fi
+  local http_extra="" location_extra=""
   case $mode in
     http) listen="127.0.0.1:$port" scheme=http ;;
+    policy:*) listen="127.0.0.1:$port" scheme=http
+      http_extra=$(policy_nginx_http "${mode#policy:}")
+      location_extra=$(policy_nginx_location "${mode#policy:}") ;;
     https) listen="127.0.0.1:$port ssl" ;;
     # nginx < 1.25.1 has no "http2 on;": HTTP/2 is a listen parameter there.
     h2) listen="127.0.0.1:$port ssl http2"
@@ -446,7 +461,7 @@ proxy_nginx_start() {
       # backend; keep them all pooled (Tollgate and HAProxy do not cap idle connections).
       keepalive=1024 ;;
   esac
-  if [[ $mode != http ]]; then
+  if [[ $mode != http && $mode != policy:* ]]; then
     tls="ssl_certificate $TLS_CERT;
     ssl_certificate_key $TLS_KEY;
     ssl_protocols TLSv1.3;"
@@ -469,6 +484,7 @@ http {
   client_body_temp_path $dir/client_body;
   proxy_temp_path $dir/proxy_temp;
   keepalive_requests 1000000;
+  $http_extra
   upstream echo {
     server $backend;
     keepalive $keepalive;
@@ -478,6 +494,7 @@ http {
     listen $listen;
     $tls
     location / {
+      $location_extra
       proxy_pass http://echo;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -533,6 +550,58 @@ EOF
   PROXY_READY_URLS=$PROXY_URL
 }
 
+# ------------------------------------------------------------------------------ policies
+# The policy rows run one policy on the one route, on HTTP/1.1 like http1_6b, beside
+# NGINX's equivalent where open-source NGINX has one (key: a map of keys; rl_local:
+# limit_req). Limits are set far above the load so every request is admitted: the rows
+# measure what checking costs, not what refusing does.
+POLICY_KEY=k-bench-0000001
+POLICY_SECRET='bench-secret-of-at-least-32-bytes-long!'
+policy_tollgate() {
+  case $1 in
+    key) echo "      key_auth: { header: apikey }" ;;
+    jwt) echo "      jwt: { secret: \"$POLICY_SECRET\" }" ;;
+    rl_local) echo "      rate_limit: { requests: 1000000000, per: 1h, key: ip }" ;;
+    rl_redis) echo "      rate_limit: { requests: 1000000000, per: 1h, key: ip, store: redis }" ;;
+  esac
+}
+policy_tollgate_top() {
+  case $1 in
+    key) echo "consumers: [{ name: bench, keys: [\"$POLICY_KEY\"] }]" ;;
+    rl_redis) echo "redis: { url: \"$POLICY_REDIS\", prefix: \"tollgate:bench:$$:$RANDOM:\" }" ;;
+  esac
+}
+policy_nginx_http() {
+  case $1 in
+    key) echo "map \$http_apikey \$bench_key_ok { default 0; \"$POLICY_KEY\" 1; }" ;;
+    rl_local) echo "limit_req_zone \$binary_remote_addr zone=bench:10m rate=100000r/s;" ;;
+  esac
+}
+policy_nginx_location() {
+  case $1 in
+    # Like Tollgate, the key does not travel upstream.
+    key) echo "if (\$bench_key_ok = 0) { return 401; } proxy_set_header apikey \"\";" ;;
+    rl_local) echo "limit_req zone=bench burst=100000 nodelay;" ;;
+  esac
+}
+# policy_scenario NAME KIND HEADER: Tollgate with the policy, NGINX where it has one.
+policy_scenario() {
+  local name=$1 kind=$2 proxy
+  start_backend "$name" 6
+  for proxy in $PROXIES; do
+    if [[ $proxy == tollgate || ($proxy == nginx && ($kind == key || $kind == rl_local)) ]]; then
+      ROW_HEADER=$3 run_row "$name" "$proxy" wrk "policy:$kind"
+    else
+      py skip --scenario "$name" --proxy "$proxy" --reason "no equivalent configured" >>"$ROWS"
+    fi
+  done
+  stop_pid "$BACKEND_PID"
+}
+scenario_auth_key() { policy_scenario auth_key key "apikey: $POLICY_KEY"; }
+scenario_auth_jwt() { policy_scenario auth_jwt jwt "Authorization: Bearer $(py hs256-token "$POLICY_SECRET")"; }
+scenario_rl_local() { policy_scenario rl_local rl_local ""; }
+scenario_rl_redis() { policy_scenario rl_redis rl_redis ""; }
+
 # ------------------------------------------------------------------------------ load
 # Each load generator has load_NAME MODE URL OUT: MODE is warmup or measure; OUT gets
 # the raw output, which bench.py's parser for NAME understands. Returns its exit status.
@@ -545,6 +614,7 @@ load_wrk() {
   local mode=$1 url=$2 out=$3 d lat=() script=()
   if [[ $mode == warmup ]]; then d=$WARMUP; else d=${ROW_DURATION:-$DURATION}; lat=(--latency); fi
   [[ -n ${ROW_WRK_SCRIPT:-} ]] && script=(-s "$ROW_WRK_SCRIPT")
+  [[ -n ${ROW_HEADER:-} ]] && script+=(-H "$ROW_HEADER")
   run_waited timeout "$(($(duration_secs "$d") + 30))" taskset -c "$LOAD_CPU" \
     wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$d" "${lat[@]}" "${script[@]}" "$url" >"$out" 2>&1
 }
@@ -595,6 +665,7 @@ run_row() {
       tls_args=()
       [[ $url == https:* ]] && tls_args=(--ca "$TLS_CERT")
       [[ -n $PROXY_READY_HOST ]] && tls_args+=(--host "$PROXY_READY_HOST")
+      [[ -n ${ROW_HEADER:-} && $url != *"/readyz" ]] && tls_args+=(--header "$ROW_HEADER")
       if ! py wait-http "$url" "$READY_TIMEOUT" "$PROXY_PID" "${tls_args[@]}" 2>"$dir/ready.err"; then
         ready=0
         break
@@ -643,6 +714,7 @@ run_row() {
     stop_pid "$PROXY_PID"
     return 0
   fi
+  [[ -n ${ROW_HEADER:-} ]] && check_args+=(--header "$ROW_HEADER")
   if [[ $REQUEST_PATH == / && $mode != routes:* ]] && ! py check-body "$url" "$BODY_SIZE" "${check_args[@]}" 2>"$dir/check.err"; then
     why="$proxy does not relay the backend's answer: $(log_tail "$dir/check.err" 1)"
     log "$scenario/$proxy: FAIL: $why"

@@ -23,6 +23,10 @@ const SCENARIOS: &[&str] = &[
     "routes_50",
     "reload_load",
     "reload_rss",
+    "auth_key",
+    "auth_jwt",
+    "rl_local",
+    "rl_redis",
 ];
 
 /// The echo backend is a binary of another package (`tollgate-test-support`), and Cargo
@@ -120,6 +124,13 @@ fn bench_harness_runs_every_scenario() {
         stdout.contains("reload_rss: tollgate RSS") && stdout.contains("after 3 cycles"),
         "no RSS line for reload_rss\n{context}"
     );
+    for policy in ["auth_key", "auth_jwt", "rl_local", "rl_redis"] {
+        assert!(
+            stdout.contains(&format!("{policy}: tollgate "))
+                && stdout.contains("over its http1_6b"),
+            "no policy delta line for {policy}\n{context}"
+        );
+    }
     assert!(
         results.join("latest.json").is_file(),
         "no latest.json in {}",
