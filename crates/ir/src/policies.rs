@@ -72,6 +72,9 @@ pub struct RoutePolicies {
     /// Consumer and group authorization.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<Acl>,
+    /// External authorization, after authentication and `acl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ext_auth: Option<ExtAuth>,
     /// Rate limits, checked after access control.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rate_limits: Vec<crate::RateLimit>,
@@ -144,6 +147,22 @@ pub enum JwtKeys {
     Discovery(String),
     /// An HMAC secret.
     Secret(String),
+}
+
+/// External authorization service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtAuth {
+    /// Where the check goes (GET).
+    pub url: String,
+    /// Headers of a 2xx answer copied upstream (lower case).
+    pub headers_to_upstream: Vec<String>,
+    /// Request headers sent to the service (lower case); empty: all but hop-by-hop.
+    pub headers_to_auth: Vec<String>,
+    /// Longest the check may take.
+    #[serde(with = "crate::duration")]
+    pub timeout: Duration,
+    /// Admit when the service cannot answer.
+    pub allow_on_error: bool,
 }
 
 /// Consumer and group authorization.

@@ -92,6 +92,8 @@ pub struct Policies {
     pub mtls_auth: Option<Spanned<MtlsAuth>>,
     /// Which consumers and groups may pass.
     pub acl: Option<Spanned<Acl>>,
+    /// An external authorization service that must admit the request.
+    pub ext_auth: Option<Spanned<ExtAuth>>,
     /// Rate limits: one or a list.
     pub rate_limit: Option<Spanned<crate::limits::OneOrMany<crate::limits::RateLimit>>>,
     /// A quota over a calendar window.
@@ -163,6 +165,26 @@ pub struct JwtAuth {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MtlsAuth {}
+
+/// External authorization: every request is first shown to an HTTP service (its method,
+/// URI, host and headers); a 2xx admits it, any other answer goes back to the client as
+/// it is (so the service can answer 401 with a challenge, or redirect to a login page).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtAuth {
+    /// `http://` or `https://` URL the check is sent to (GET).
+    pub url: Spanned<String>,
+    /// Headers of the service's 2xx answer copied onto the upstream request.
+    #[serde(default)]
+    pub headers_to_upstream: Vec<String>,
+    /// Request headers sent to the service (default: all but hop-by-hop ones).
+    pub headers_to_auth: Option<Vec<String>>,
+    /// Longest the check may take (default 1s).
+    pub timeout: Option<Dur>,
+    /// When the service cannot be reached or answers too late: `deny` (503, default) or
+    /// `allow`.
+    pub on_error: Option<Spanned<String>>,
+}
 
 /// Authorization by consumer and group. Deny lists win over allow lists; with allow
 /// lists set, a consumer must be in one of them.

@@ -83,6 +83,17 @@ pub enum ProxyError {
     /// Redis could not answer and the limit says `on_store_failure: deny`.
     #[error("rate-limit store unavailable")]
     LimitStoreUnavailable(String),
+    /// The external authorization service said no: its status, relayed headers and body
+    /// go to the client.
+    #[error("denied by the authorization service")]
+    ExtAuthDenied {
+        /// The service's status.
+        status: u16,
+        /// `WWW-Authenticate`, `Location`, `Set-Cookie`, `Content-Type` of its answer.
+        headers: Vec<(http::HeaderName, HeaderValue)>,
+        /// Its body (bounded).
+        body: Bytes,
+    },
     /// Credentials could not be judged right now (keys still loading, password checks
     /// saturated): 503, so a valid client is not told to log in again.
     #[error("{0}")]
@@ -112,6 +123,9 @@ impl ProxyError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::ExtAuthDenied { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::FORBIDDEN)
+            }
         }
     }
 
@@ -122,7 +136,8 @@ impl ProxyError {
             | Self::ClientBodyTimeout
             | Self::ExpectationFailed
             | Self::Unauthorized { .. }
-            | Self::Forbidden(_) => ErrorSource::Downstream,
+            | Self::Forbidden(_)
+            | Self::ExtAuthDenied { .. } => ErrorSource::Downstream,
             Self::CircuitOpen
             | Self::UpstreamConnect
             | Self::UpstreamReset
@@ -157,12 +172,22 @@ impl ProxyError {
             Self::Forbidden(_) => "forbidden",
             Self::AuthUnavailable(_) => "auth_unavailable",
             Self::RateLimited { .. } => "rate_limited",
+            Self::ExtAuthDenied { .. } => "ext_auth_denied",
             Self::LimitStoreUnavailable(_) => "limit_store_unavailable",
         }
     }
 
     /// The response for this error.
     pub fn to_response(&self, request_id: &str) -> Response<ProxyBody> {
+        if let Self::ExtAuthDenied { body, .. } = self
+            && !body.is_empty()
+        {
+            // The service's own answer, as it wrote it (a login page, its JSON).
+            let mut res = Response::new(ProxyBody::full(body.clone()));
+            *res.status_mut() = self.status();
+            self.add_headers(res.headers_mut());
+            return res;
+        }
         let mut res = error_response(self.status(), &self.to_string(), request_id);
         self.add_headers(res.headers_mut());
         res
@@ -179,6 +204,17 @@ impl ProxyError {
             }
             Self::AuthUnavailable(_) | Self::LimitStoreUnavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::ExtAuthDenied {
+                headers: h, body, ..
+            } => {
+                for (n, v) in h {
+                    // An empty body becomes the JSON error, whose type is ours.
+                    if *n == header::CONTENT_TYPE && body.is_empty() {
+                        continue;
+                    }
+                    headers.append(n.clone(), v.clone());
+                }
             }
             Self::RateLimited { headers: h, .. } => {
                 for (n, v) in h {

@@ -254,14 +254,20 @@ async fn process(
     if let Some(access) = &route.access {
         let ip = *client_ip
             .get_or_insert_with(|| headers::client_ip(conn.peer.ip(), &parts.headers, &rt.trusted));
+        let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let caller = crate::policy::Caller {
             ip,
             query,
             subject: conn.client_subject.as_deref(),
+            method: &parts.method,
+            target,
+            host: authority.as_ref(),
+            scheme: conn.scheme,
         };
         let cx = crate::policy::AccessCx {
             consumers: &rt.consumers,
             passwords: &shared.passwords,
+            auth_client: &shared.auth_client,
         };
         let admitted = access.check(&cx, &mut parts.headers, &caller).await?;
         facts.consumer = admitted.consumer.as_ref().map(|c| c.name.clone());

@@ -200,6 +200,7 @@ pub(crate) fn route_policies(
             true
         }),
         acl: pol.acl.as_ref().map(|a| acl(&a.value, known, cx)),
+        ext_auth: pol.ext_auth.as_ref().map(|e| ext_auth(e, cx)),
         ..ir::RoutePolicies::default()
     };
     let owner = crate::limits::Owner {
@@ -370,6 +371,68 @@ fn jwt(j: &Spanned<model::JwtAuth>, route_name: &str, cx: &mut Scope<'_, '_>) ->
         claims_to_headers,
         realm: v.realm.clone().unwrap_or_else(|| route_name.to_owned()),
         forward_token: v.forward_token.unwrap_or(true),
+    }
+}
+
+fn ext_auth(e: &Spanned<model::ExtAuth>, cx: &mut Scope<'_, '_>) -> ir::ExtAuth {
+    let v = &e.value;
+    let url = &v.url.value;
+    let authority_ok = url.split_once("://").is_some_and(|(scheme, rest)| {
+        matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.starts_with('/')
+    });
+    if !authority_ok {
+        cx.push(
+            cx.pos_of(&v.url),
+            format_args!("ext_auth.url {url:?} must be an http:// or https:// URL with a host"),
+        );
+    }
+    let mut names = |list: &[String], what: &str| {
+        list.iter()
+            .filter_map(|h| match syntax::header_name(h) {
+                Ok(n) => Some(n),
+                Err(err) => {
+                    cx.push(cx.pos_of(e), format_args!("ext_auth.{what}: {err}"));
+                    None
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    let headers_to_upstream = names(&v.headers_to_upstream, "headers_to_upstream");
+    let headers_to_auth = names(
+        v.headers_to_auth.as_deref().unwrap_or(&[]),
+        "headers_to_auth",
+    );
+    if v.headers_to_auth.as_ref().is_some_and(Vec::is_empty) {
+        cx.push(
+            cx.pos_of(e),
+            "ext_auth.headers_to_auth is empty; remove it to send every header",
+        );
+    }
+    let timeout = match v.timeout {
+        Some(t) if t.0.is_zero() => {
+            cx.push(cx.pos_of(e), "ext_auth.timeout must be greater than 0");
+            Duration::from_secs(1)
+        }
+        Some(t) => t.0,
+        None => Duration::from_secs(1),
+    };
+    let allow_on_error = match v.on_error.as_ref().map(|o| (o, o.value.as_str())) {
+        None | Some((_, "deny")) => false,
+        Some((_, "allow")) => true,
+        Some((o, other)) => {
+            cx.push(
+                cx.pos_of(o),
+                format_args!("ext_auth.on_error {other:?}: use allow or deny"),
+            );
+            false
+        }
+    };
+    ir::ExtAuth {
+        url: url.clone(),
+        headers_to_upstream,
+        headers_to_auth,
+        timeout,
+        allow_on_error,
     }
 }
 

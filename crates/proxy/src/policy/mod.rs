@@ -9,6 +9,7 @@
 
 mod basic;
 mod consumers;
+mod ext_auth;
 mod jwt;
 
 use std::net::IpAddr;
@@ -20,6 +21,7 @@ use tollgate_ir as ir;
 
 pub(crate) use basic::PasswordChecks;
 pub(crate) use consumers::{ConsumerInfo, Consumers};
+pub(crate) use ext_auth::AuthClient;
 pub(crate) use jwt::Verifiers;
 
 use crate::error::ProxyError;
@@ -37,6 +39,7 @@ pub(crate) struct RouteAccess {
     jwt: Option<jwt::JwtMethod>,
     mtls: bool,
     acl: Option<ir::Acl>,
+    ext: Option<ext_auth::ExtAuth>,
     /// Headers only the gateway may set upstream: removed from every request first.
     reserved: Vec<HeaderName>,
     /// `WWW-Authenticate` values for a request that brought no credential.
@@ -66,6 +69,7 @@ pub(crate) struct Admitted {
 pub(crate) struct AccessCx<'a> {
     pub(crate) consumers: &'a Consumers,
     pub(crate) passwords: &'a PasswordChecks,
+    pub(crate) auth_client: &'a AuthClient,
 }
 
 /// The request facts the access phase reads.
@@ -74,6 +78,11 @@ pub(crate) struct Caller<'a> {
     pub(crate) query: Option<&'a str>,
     /// The verified client-certificate subject, on mTLS listeners.
     pub(crate) subject: Option<&'a str>,
+    /// Method, target, host and scheme, for `ext_auth`.
+    pub(crate) method: &'a http::Method,
+    pub(crate) target: &'a str,
+    pub(crate) host: Option<&'a HeaderValue>,
+    pub(crate) scheme: &'static str,
 }
 
 /// Compiles route policies; carries JWT verifiers and local limiters from the previous
@@ -108,7 +117,7 @@ impl<'a> PolicyCompiler<'a> {
         &mut self,
         p: &ir::RoutePolicies,
     ) -> Result<Option<Box<RouteAccess>>, String> {
-        if p.ip_filter.is_none() && !p.authenticates() && p.acl.is_none() {
+        if p.ip_filter.is_none() && !p.authenticates() && p.acl.is_none() && p.ext_auth.is_none() {
             return Ok(None);
         }
         self.route(p).map(|a| Some(Box::new(a)))
@@ -161,6 +170,14 @@ impl<'a> PolicyCompiler<'a> {
             format!("Basic realm=\"{realm}\", charset=\"UTF-8\"")
         });
         challenges.extend(basic.clone());
+        let ext = p
+            .ext_auth
+            .as_ref()
+            .map(ext_auth::ExtAuth::compile)
+            .transpose()?;
+        if let Some(e) = &ext {
+            reserved.extend(e.written_headers().cloned());
+        }
         Ok(RouteAccess {
             ip: p.ip_filter.as_ref().map(|f| IpRules {
                 allow: f.allow.clone(),
@@ -171,6 +188,7 @@ impl<'a> PolicyCompiler<'a> {
             jwt,
             mtls: p.mtls_auth,
             acl: p.acl.clone(),
+            ext,
             reserved,
             challenges: challenges
                 .iter()
@@ -214,27 +232,38 @@ impl RouteAccess {
             }
         }
         let mut admitted = Admitted::default();
-        if !self.authenticates() {
-            return Ok(admitted);
-        }
         for h in &self.reserved {
             headers.remove(h);
         }
-        let consumer = self
-            .authenticate(cx, headers, caller, &mut admitted)
-            .await?;
-        if let Some(acl) = &self.acl {
-            authorize(acl, consumer.as_deref())?;
-        }
-        if let Some(c) = &consumer {
-            if let Some(v) = &c.name_header {
-                headers.insert(X_CONSUMER.clone(), v.clone());
+        if self.authenticates() {
+            let consumer = self
+                .authenticate(cx, headers, caller, &mut admitted)
+                .await?;
+            if let Some(acl) = &self.acl {
+                authorize(acl, consumer.as_deref())?;
             }
-            if let Some(v) = &c.groups_header {
-                headers.insert(X_CONSUMER_GROUPS.clone(), v.clone());
+            if let Some(c) = &consumer {
+                if let Some(v) = &c.name_header {
+                    headers.insert(X_CONSUMER.clone(), v.clone());
+                }
+                if let Some(v) = &c.groups_header {
+                    headers.insert(X_CONSUMER_GROUPS.clone(), v.clone());
+                }
             }
+            admitted.consumer = consumer;
         }
-        admitted.consumer = consumer;
+        if let Some(ext) = &self.ext {
+            // Last: the service sees the request as the upstream would (credentials
+            // checked, consumer headers set).
+            let asked = ext_auth::Asked {
+                method: caller.method,
+                uri: caller.target,
+                host: caller.host,
+                scheme: caller.scheme,
+                client_ip: caller.ip,
+            };
+            ext.check(cx.auth_client, headers, &asked).await?;
+        }
         Ok(admitted)
     }
 
