@@ -346,3 +346,54 @@ routes:
 // ---------------------------------------------------------------------------------------
 // 7. Redirect to https
 // ---------------------------------------------------------------------------------------
+
+/// `mtls_auth`: a verified client certificate is a consumer's credential; with optional
+/// client auth, a request without a certificate can still use an API key.
+#[test]
+fn a_client_certificate_authenticates_a_consumer() {
+    let b = Backends::start(&["app"]);
+    let files = MtlsFiles::new();
+    let tls = "      certificates: [{ cert: a.pem, key: a-key.pem }]\n      client_auth: { ca: clients-ca.pem, required: false }";
+    let cfg = https_config(tls, &b.ep(0)).replace(
+        "routes:\n  - { name: all, backends: [{ service: app }] }",
+        r#"consumers:
+  - { name: alice, groups: [staff], mtls: { subject: "CN=alice,O=Tollgate Tests" } }
+  - { name: bob, keys: ["k-bob-00001"] }
+routes:
+  - name: all
+    policies: { mtls_auth: {}, key_auth: {}, acl: { allow_groups: [staff], allow_consumers: [bob] } }
+    backends: [{ service: app }]"#,
+    );
+    let gw = start(
+        &cfg,
+        &[
+            ("a.pem", &files.server.cert_pem),
+            ("a-key.pem", &files.server.key_pem),
+            ("clients-ca.pem", files.clients_ca.cert_pem()),
+            ("ca.pem", files.server_ca.cert_pem()),
+            ("alice.pem", &files.alice.cert_pem),
+            ("alice-key.pem", &files.alice.key_pem),
+        ],
+    );
+    let addr = gw.listener("websecure").unwrap();
+    let ca_file = gw.dir.path().join("ca.pem");
+    let (alice, alice_key) = (path_str(&gw, "alice.pem"), path_str(&gw, "alice-key.pem"));
+
+    let c = curl_https(
+        "a.example.com",
+        addr,
+        "/",
+        &ca_file,
+        &["--cert", &alice, "--key", &alice_key, "-H", "x-consumer: bob"],
+    );
+    assert_eq!(c.status, 200, "{c:?}");
+    assert_eq!(c.json()["headers"]["x-consumer"], serde_json::json!(["alice"]));
+    assert_eq!(c.json()["headers"]["x-consumer-groups"], serde_json::json!(["staff"]));
+
+    let c = curl_https("a.example.com", addr, "/", &ca_file, &["-H", "apikey: k-bob-00001"]);
+    assert_eq!(c.status, 200, "{c:?}");
+    assert_eq!(c.json()["headers"]["x-consumer"], serde_json::json!(["bob"]));
+
+    let c = curl_https("a.example.com", addr, "/", &ca_file, &[]);
+    assert_eq!(c.status, 401, "{c:?}");
+}
