@@ -10,9 +10,10 @@ use kube::runtime::watcher;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tollgate_model::Resources;
+use tollgate_model::crds::CREDENTIALS_LABEL;
 use tollgate_model::k8s::{
-    EndpointSlice, Gateway, GatewayClass, GrpcRoute, HttpRoute, Ingress, IngressClass, Namespace,
-    ReferenceGrant, Secret, Service,
+    Consumer, EndpointSlice, Gateway, GatewayClass, GrpcRoute, HttpRoute, Ingress, IngressClass,
+    Namespace, Policy, ReferenceGrant, Secret, Service,
 };
 
 use crate::kinds::Kind;
@@ -52,6 +53,10 @@ pub struct Stores {
     pub(crate) endpoint_slices: Store<EndpointSlice>,
     pub(crate) secrets: Store<Secret>,
     pub(crate) namespaces: Store<Namespace>,
+    pub(crate) policies: Store<Policy>,
+    pub(crate) consumers: Store<Consumer>,
+    /// Secrets labelled `tollgate.dev/credentials`, whole.
+    pub(crate) credential_secrets: Store<Secret>,
 }
 
 fn owned<K>(s: &Store<K>) -> Vec<K>
@@ -76,10 +81,29 @@ impl Stores {
             ingress_classes: owned(&self.ingress_classes),
             services: owned(&self.services),
             endpoint_slices: owned(&self.endpoint_slices),
-            secrets: owned(&self.secrets),
+            secrets: merged_secrets(&self.secrets, &self.credential_secrets),
             namespaces: owned(&self.namespaces),
+            policies: owned(&self.policies),
+            consumers: owned(&self.consumers),
         }
     }
+}
+
+/// TLS Secrets and labelled credential Secrets as one list. A labelled TLS Secret is in
+/// both watches; the credential copy is whole (the TLS copy keeps only the certificate
+/// keys), so it is the one kept.
+fn merged_secrets(tls: &Store<Secret>, credentials: &Store<Secret>) -> Vec<Secret> {
+    let creds = owned(credentials);
+    let mut out: Vec<Secret> = owned(tls)
+        .into_iter()
+        .filter(|s| {
+            !creds.iter().any(|c| {
+                c.metadata.namespace == s.metadata.namespace && c.metadata.name == s.metadata.name
+            })
+        })
+        .collect();
+    out.extend(creds);
+    out
 }
 
 /// The watched cluster. Dropping it stops every watch.
@@ -156,6 +180,15 @@ impl Cluster {
                 strip_secret
             ),
             namespaces: kind!(Kind::Namespace, cfg(), strip_meta),
+            policies: kind!(Kind::Policy, cfg(), strip_meta),
+            consumers: kind!(Kind::Consumer, cfg(), strip_meta),
+            // Only labelled Secrets (the API server filters): their data is credentials
+            // the translator reads, so it is kept; no other Secret's data arrives.
+            credential_secrets: kind!(
+                Kind::CredentialSecret,
+                cfg().labels(CREDENTIALS_LABEL),
+                strip_meta
+            ),
         };
         tasks.push(tokio::spawn(probe(client.clone(), shared.clone())));
         Self {

@@ -80,6 +80,10 @@ pub struct PolicyTargetRef {
     pub kind: String,
     /// The target's name.
     pub name: String,
+    /// Must be the policy's own namespace when given: attachment never crosses
+    /// namespaces (Gateway API policy attachment), and another namespace is reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     /// With an HTTPRoute: the `name` of one of its rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub section_name: Option<String>,

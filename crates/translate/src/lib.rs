@@ -86,6 +86,8 @@ pub fn translate_all(
     // Names cannot collide: Kubernetes names use prefixes native names may not.
     snapshot.listeners.extend(k.snapshot.listeners);
     snapshot.services.extend(k.snapshot.services);
+    snapshot.consumers.extend(k.snapshot.consumers);
+    snapshot.consumers.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Translation {
         snapshot,
         statuses: k.statuses,
