@@ -37,6 +37,9 @@ fn the_crds_are_namespaced_with_a_status_subresource_and_a_structural_schema() {
         assert_eq!(v["name"], "v1alpha1");
         assert!(v["subresources"]["status"].is_object(), "{v}");
         let schema = &v["schema"]["openAPIV3Schema"];
-        assert!(schema["properties"]["spec"]["properties"].is_object(), "{schema}");
+        assert!(
+            schema["properties"]["spec"]["properties"].is_object(),
+            "{schema}"
+        );
     }
 }

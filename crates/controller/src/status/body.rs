@@ -68,7 +68,8 @@ pub(crate) fn desired(
 ) -> Option<Value> {
     let mut status = Map::new();
     match &update.status {
-        ObjectStatus::GatewayClass { conditions: cs } | ObjectStatus::Consumer { conditions: cs } => {
+        ObjectStatus::GatewayClass { conditions: cs }
+        | ObjectStatus::Consumer { conditions: cs } => {
             status.insert(
                 "conditions".into(),
                 conditions(cs, current.get("conditions"), now),

@@ -67,13 +67,7 @@ pub(crate) fn translate<'a>(idx: &Index<'a>) -> (Vec<ir::Consumer>, Known<'a>, V
             Ok(ir) => {
                 let msg = format!("consumer {:?} is in use", ir.name);
                 out.push(ir);
-                Condition::new(
-                    reasons::ACCEPTED,
-                    true,
-                    reason::ACCEPTED,
-                    msg,
-                    generation,
-                )
+                Condition::new(reasons::ACCEPTED, true, reason::ACCEPTED, msg, generation)
             }
             Err((why, msg)) => Condition::new(reasons::ACCEPTED, false, why, msg, generation),
         };
@@ -114,10 +108,14 @@ fn one(c: &Consumer, idx: &Index<'_>) -> Result<ir::Consumer, Why> {
     groups.dedup();
     let mut key_digests = Vec::new();
     for k in &spec.keys {
-        let values = credentials::all(idx, ns, &k.secret_ref).map_err(|e| invalid(format!("keys: {e}")))?;
+        let values =
+            credentials::all(idx, ns, &k.secret_ref).map_err(|e| invalid(format!("keys: {e}")))?;
         for v in values {
             let d = credentials::key_digest(&v).map_err(|e| {
-                invalid(format!("keys: a value in Secret {ns}/{}: {e}", k.secret_ref.name))
+                invalid(format!(
+                    "keys: a value in Secret {ns}/{}: {e}",
+                    k.secret_ref.name
+                ))
             })?;
             if !key_digests.contains(&d) {
                 key_digests.push(d);

@@ -15,8 +15,8 @@ use tollgate_model::k8s::gateway_api::httproutes::{
 
 use super::backends::BackendRef;
 use super::gateway::Why;
-use super::reasons::reason;
 use super::index::GATEWAY_GROUP;
+use super::reasons::reason;
 use super::route::Cx;
 use super::status::ParentRef;
 use crate::syntax;

@@ -150,12 +150,18 @@ fn jwt(
         j.secret_ref.is_some(),
     ];
     let keys = match (given.iter().filter(|g| **g).count(), j) {
-        (1, crd::JwtAuth {
-            jwks_uri: Some(u), ..
-        })
-        | (1, crd::JwtAuth {
-            discovery: Some(u), ..
-        }) => {
+        (
+            1,
+            crd::JwtAuth {
+                jwks_uri: Some(u), ..
+            },
+        )
+        | (
+            1,
+            crd::JwtAuth {
+                discovery: Some(u), ..
+            },
+        ) => {
             if !(u.starts_with("https://") || u.starts_with("http://")) {
                 problems.push(format!("jwt: {u:?} is not an http(s) URL"));
             }
@@ -165,9 +171,13 @@ fn jwt(
                 ir::JwtKeys::Discovery(u.clone())
             }
         }
-        (1, crd::JwtAuth {
-            secret_ref: Some(r), ..
-        }) => match credentials::one(idx, ns, r) {
+        (
+            1,
+            crd::JwtAuth {
+                secret_ref: Some(r),
+                ..
+            },
+        ) => match credentials::one(idx, ns, r) {
             Ok(s) if s.len() >= 32 => ir::JwtKeys::Secret(s),
             Ok(_) => {
                 problems.push(format!(

@@ -200,7 +200,9 @@ impl<'a> Policies<'a> {
         let found = self.compiled.get(&(ns, name));
         let result = match found {
             None => Err(format!("ExtensionRef: Policy {ns}/{name} does not exist")),
-            Some((_, Err(msg))) => Err(format!("ExtensionRef: Policy {ns}/{name} is invalid: {msg}")),
+            Some((_, Err(msg))) => Err(format!(
+                "ExtensionRef: Policy {ns}/{name} is invalid: {msg}"
+            )),
             Some((_, Ok(p))) => Ok(p.clone()),
         };
         if found.is_some() {
@@ -224,7 +226,10 @@ impl<'a> Policies<'a> {
         own: Option<ir::RoutePolicies>,
     ) -> Result<Option<ir::RoutePolicies>, String> {
         let key = (ns.to_owned(), name.to_owned());
-        let rule_slot = rule.and_then(|r| self.rules.get(&(key.0.clone(), key.1.clone(), r.to_owned())));
+        let rule_slot = rule.and_then(|r| {
+            self.rules
+                .get(&(key.0.clone(), key.1.clone(), r.to_owned()))
+        });
         let route_slot = self.routes.get(&key);
         let mut merged = own.unwrap_or_default();
         for slot in [rule_slot, route_slot].into_iter().flatten() {
@@ -272,8 +277,7 @@ impl<'a> Policies<'a> {
                     };
                     (u.ancestor.clone(), r)
                 });
-            let all: Vec<(ParentRef, Result<String, Why>)> =
-                targets.cloned().chain(uses).collect();
+            let all: Vec<(ParentRef, Result<String, Why>)> = targets.cloned().chain(uses).collect();
             for (aref, r) in all {
                 // One entry per ancestor: a rule named twice (two targetRefs, or a
                 // targetRef and an ExtensionRef) keeps its first outcome.
