@@ -45,14 +45,19 @@ struct Use {
     accepted: bool,
 }
 
+/// A Policy and its compiled blocks (or every problem found).
+type Compiled<'a> = (&'a Policy, Result<ir::RoutePolicies, String>);
+/// A target of a Policy and the outcome of attaching there.
+type Outcome = (ParentRef, Result<String, Why>);
+
 /// Every Policy, compiled and attached.
 pub(crate) struct Policies<'a> {
-    compiled: BTreeMap<(&'a str, &'a str), (&'a Policy, Result<ir::RoutePolicies, String>)>,
+    compiled: BTreeMap<(&'a str, &'a str), Compiled<'a>>,
     gateways: BTreeMap<(String, String), Access>,
     routes: BTreeMap<(String, String), Access>,
     rules: BTreeMap<(String, String, String), Access>,
     /// Per Policy, its targetRefs' outcomes.
-    ancestors: BTreeMap<(&'a str, &'a str), Vec<(ParentRef, Result<String, Why>)>>,
+    ancestors: BTreeMap<(&'a str, &'a str), Vec<Outcome>>,
     uses: Vec<Use>,
 }
 
@@ -277,7 +282,7 @@ impl<'a> Policies<'a> {
                     };
                     (u.ancestor.clone(), r)
                 });
-            let all: Vec<(ParentRef, Result<String, Why>)> = targets.cloned().chain(uses).collect();
+            let all: Vec<Outcome> = targets.cloned().chain(uses).collect();
             for (aref, r) in all {
                 // One entry per ancestor: a rule named twice (two targetRefs, or a
                 // targetRef and an ExtensionRef) keeps its first outcome.
