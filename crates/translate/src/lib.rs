@@ -82,7 +82,7 @@ pub fn translate_all(
 ) -> Result<Translation, LoadError> {
     let mut snapshot = translate_native(docs)?;
     let taken: Vec<SocketAddr> = snapshot.listeners.values().map(|l| l.address).collect();
-    let k = k8s::translate_with(resources, opts, &taken);
+    let k = k8s::translate_with(resources, opts, &taken, &snapshot.consumers);
     // Names cannot collide: Kubernetes names use prefixes native names may not.
     snapshot.listeners.extend(k.snapshot.listeners);
     snapshot.services.extend(k.snapshot.services);

@@ -53,10 +53,18 @@ struct Taken {
     mtls: BTreeMap<String, String>,
 }
 
-/// Every Consumer, oldest first (so the older one keeps a contested credential).
-pub(crate) fn translate<'a>(idx: &Index<'a>) -> (Vec<ir::Consumer>, Known<'a>, Vec<StatusUpdate>) {
+/// Every Consumer, oldest first (so the older one keeps a contested credential). The
+/// native consumers' credentials are taken before any: the proxy indexes every consumer
+/// by credential, and one credential must name one consumer.
+pub(crate) fn translate<'a>(
+    idx: &Index<'a>,
+    native: &[ir::Consumer],
+) -> (Vec<ir::Consumer>, Known<'a>, Vec<StatusUpdate>) {
     let mut known = Known::default();
     let mut taken = Taken::default();
+    for c in native {
+        record(c, &mut taken);
+    }
     let mut out = Vec::new();
     let mut statuses = Vec::new();
     for c in by_age(&idx.res.consumers) {
@@ -198,19 +206,26 @@ fn claim(c: &ir::Consumer, taken: &mut Taken) -> Result<(), Why> {
     if let Some(o) = c.mtls_subject.as_ref().and_then(|s| taken.mtls.get(s)) {
         return Err(conflict("the mtls subject", o));
     }
+    record(c, taken);
+    Ok(())
+}
+
+/// Marks the consumer's credentials as taken (the first holder stays recorded).
+fn record(c: &ir::Consumer, taken: &mut Taken) {
+    let name = || c.name.clone();
     for d in &c.key_digests {
-        taken.keys.insert(d.clone(), c.name.clone());
+        taken.keys.entry(d.clone()).or_insert_with(name);
     }
     if let Some(b) = &c.basic {
-        taken.users.insert(b.username.clone(), c.name.clone());
+        taken.users.entry(b.username.clone()).or_insert_with(name);
     }
     if let Some(j) = &c.jwt {
         taken
             .jwt
-            .insert((j.issuer.clone(), j.subject.clone()), c.name.clone());
+            .entry((j.issuer.clone(), j.subject.clone()))
+            .or_insert_with(name);
     }
     if let Some(s) = &c.mtls_subject {
-        taken.mtls.insert(s.clone(), c.name.clone());
+        taken.mtls.entry(s.clone()).or_insert_with(name);
     }
-    Ok(())
 }

@@ -155,19 +155,27 @@ pub struct Translation {
 
 /// Translates Kubernetes resources alone.
 pub fn translate_resources(res: &Resources, opts: &Options) -> Translation {
-    translate_with(res, opts, &[])
+    translate_with(res, opts, &[], &[])
 }
 
 /// Translates Kubernetes resources next to native listeners bound at `taken`, which keep
-/// their ports (a Gateway listener asking for one is reported PortUnavailable).
-pub(crate) fn translate_with(res: &Resources, opts: &Options, taken: &[SocketAddr]) -> Translation {
+/// their ports (a Gateway listener asking for one is reported PortUnavailable), and
+/// native consumers, which keep their credentials (a Consumer repeating one is
+/// Conflicted).
+pub(crate) fn translate_with(
+    res: &Resources,
+    opts: &Options,
+    taken: &[SocketAddr],
+    native_consumers: &[ir::Consumer],
+) -> Translation {
     let mut idx = index::Index::new(res);
     idx.cert_check = opts.cert_check.clone();
     let (classes, mut statuses) = gateway::classes(&idx, opts);
     let mut gws = gateway::gateways(&idx, opts, &classes, taken);
     let mut backends = backends::Backends::default();
     let mut order = 0;
-    let (consumers, known_consumers, consumer_statuses) = consumers::translate(&idx);
+    let (consumers, known_consumers, consumer_statuses) =
+        consumers::translate(&idx, native_consumers);
     statuses.extend(consumer_statuses);
     let mut policies = policy_attach::Policies::build(&idx, &known_consumers);
     let (served, route_statuses) = routes::translate(
