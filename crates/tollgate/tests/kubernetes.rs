@@ -340,27 +340,20 @@ fn every_request_the_controller_makes_is_allowed_by_the_install_rbac() {
         .into_iter()
         .filter(|r| r.method == "GET" && r.path == "/api/v1/secrets")
         .collect();
-    let tls = |r: &&tollgate_kube_fake::RecordedRequest| {
-        r.param("fieldSelector") == Some("type=kubernetes.io/tls")
-            && r.param("labelSelector").is_none()
-    };
-    let credentials = |r: &&tollgate_kube_fake::RecordedRequest| {
-        r.param("labelSelector") == Some("tollgate.dev/credentials")
-            && r.param("fieldSelector").is_none()
-    };
+    // (fieldSelector, labelSelector) of each: exactly one of the two filters.
+    let filters: Vec<_> = secret_reads
+        .iter()
+        .map(|r| (r.param("fieldSelector"), r.param("labelSelector")))
+        .collect();
+    let tls = (Some("type=kubernetes.io/tls"), None);
+    let credentials = (None, Some("tollgate.dev/credentials"));
     assert!(
-        secret_reads.iter().filter(tls).count() >= 2,
-        "a list and a watch of TLS Secrets: {secret_reads:?}"
+        filters.iter().all(|f| *f == tls || *f == credentials),
+        "{secret_reads:?}"
     );
-    assert!(
-        secret_reads.iter().filter(credentials).count() >= 2,
-        "a list and a watch of credential Secrets: {secret_reads:?}"
-    );
-    for r in &secret_reads {
-        assert!(
-            tls(&r) || credentials(&r),
-            "an unfiltered Secret read: {r:?}"
-        );
+    for which in [tls, credentials] {
+        let n = filters.iter().filter(|f| **f == which).count();
+        assert!(n >= 2, "a list and a watch of {which:?}: {secret_reads:?}");
     }
     let seen: std::collections::BTreeSet<_> =
         c.api.requests().iter().filter_map(rbac_view).collect();
