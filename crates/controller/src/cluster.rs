@@ -10,17 +10,19 @@ use kube::runtime::watcher;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tollgate_model::Resources;
+use tollgate_model::crds::CREDENTIALS_LABEL;
 use tollgate_model::k8s::{
-    EndpointSlice, Gateway, GatewayClass, GrpcRoute, HttpRoute, Ingress, IngressClass, Namespace,
-    ReferenceGrant, Secret, Service,
+    Consumer, EndpointSlice, Gateway, GatewayClass, GrpcRoute, HttpRoute, Ingress, IngressClass,
+    Namespace, Policy, ReferenceGrant, Secret, Service,
 };
 
 use crate::kinds::Kind;
 use crate::metrics::KubeMetrics;
 use crate::reflect::{self, Shared, strip_meta};
 
-/// Secret keys the translator reads (TLS certificates); the rest of a Secret's data is
-/// dropped as it arrives, so other secrets' contents never sit in this process.
+/// Secret keys the translator reads from TLS Secrets; the rest of their data is dropped
+/// as it arrives. (Secrets labelled `tollgate.dev/credentials` are watched apart and kept
+/// whole: their data is what the translator reads. No other Secret is ever received.)
 const SECRET_KEYS: &[&str] = &["tls.crt", "tls.key", "ca.crt"];
 
 /// Watch settings.
@@ -52,6 +54,10 @@ pub struct Stores {
     pub(crate) endpoint_slices: Store<EndpointSlice>,
     pub(crate) secrets: Store<Secret>,
     pub(crate) namespaces: Store<Namespace>,
+    pub(crate) policies: Store<Policy>,
+    pub(crate) consumers: Store<Consumer>,
+    /// Secrets labelled `tollgate.dev/credentials`, whole.
+    pub(crate) credential_secrets: Store<Secret>,
 }
 
 fn owned<K>(s: &Store<K>) -> Vec<K>
@@ -76,10 +82,27 @@ impl Stores {
             ingress_classes: owned(&self.ingress_classes),
             services: owned(&self.services),
             endpoint_slices: owned(&self.endpoint_slices),
-            secrets: owned(&self.secrets),
+            secrets: merged_secrets(&self.secrets, &self.credential_secrets),
             namespaces: owned(&self.namespaces),
+            policies: owned(&self.policies),
+            consumers: owned(&self.consumers),
         }
     }
+}
+
+/// TLS Secrets and labelled credential Secrets as one list. A labelled TLS Secret is in
+/// both watches; the credential copy is whole (the TLS copy keeps only the certificate
+/// keys), so it is the one kept.
+fn merged_secrets(tls: &Store<Secret>, credentials: &Store<Secret>) -> Vec<Secret> {
+    let creds = owned(credentials);
+    let id = |s: &Secret| (s.metadata.namespace.clone(), s.metadata.name.clone());
+    let whole: std::collections::BTreeSet<_> = creds.iter().map(id).collect();
+    let mut out: Vec<Secret> = owned(tls)
+        .into_iter()
+        .filter(|s| !whole.contains(&id(s)))
+        .collect();
+    out.extend(creds);
+    out
 }
 
 /// The watched cluster. Dropping it stops every watch.
@@ -156,6 +179,15 @@ impl Cluster {
                 strip_secret
             ),
             namespaces: kind!(Kind::Namespace, cfg(), strip_meta),
+            policies: kind!(Kind::Policy, cfg(), strip_meta),
+            consumers: kind!(Kind::Consumer, cfg(), strip_meta),
+            // Only labelled Secrets (the API server filters): their data is credentials
+            // the translator reads, so it is kept; no other Secret's data arrives.
+            credential_secrets: kind!(
+                Kind::CredentialSecret,
+                cfg().labels(CREDENTIALS_LABEL),
+                strip_meta
+            ),
         };
         tasks.push(tokio::spawn(probe(client.clone(), shared.clone())));
         Self {
@@ -206,6 +238,43 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
 
     use super::*;
+
+    fn secret(name: &str, keys: &[&str]) -> Secret {
+        Secret {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("default".into()),
+                ..ObjectMeta::default()
+            },
+            data: Some(
+                keys.iter()
+                    .map(|k| ((*k).to_owned(), ByteString(k.as_bytes().to_vec())))
+                    .collect(),
+            ),
+            ..Secret::default()
+        }
+    }
+
+    #[test]
+    fn a_labelled_tls_secret_counts_once_with_its_whole_data() {
+        use kube::runtime::{reflector, watcher};
+        let (tls, mut tls_w) = reflector::store::<Secret>();
+        let (creds, mut creds_w) = reflector::store::<Secret>();
+        tls_w.apply_watcher_event(&watcher::Event::Apply(secret("both", &["tls.crt"])));
+        tls_w.apply_watcher_event(&watcher::Event::Apply(secret("cert", &["tls.crt"])));
+        creds_w.apply_watcher_event(&watcher::Event::Apply(secret("both", &["tls.crt", "key"])));
+        creds_w.apply_watcher_event(&watcher::Event::Apply(secret("keys", &["key"])));
+        let mut got: Vec<(String, usize)> = merged_secrets(&tls, &creds)
+            .iter()
+            .map(|s| {
+                let n = s.data.as_ref().map_or(0, BTreeMap::len);
+                (s.metadata.name.clone().unwrap_or_default(), n)
+            })
+            .collect();
+        got.sort();
+        let want = [("both", 2), ("cert", 1), ("keys", 1)].map(|(n, k)| (n.to_owned(), k));
+        assert_eq!(got, want);
+    }
 
     #[test]
     fn secrets_keep_only_certificate_keys_and_no_bookkeeping() {

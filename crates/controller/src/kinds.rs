@@ -25,11 +25,18 @@ pub enum Kind {
     Secret,
     /// Namespace (labels for `allowedRoutes` selectors).
     Namespace,
+    /// `tollgate.dev/v1alpha1` Policy.
+    Policy,
+    /// `tollgate.dev/v1alpha1` Consumer.
+    Consumer,
+    /// Secret labelled `tollgate.dev/credentials` (API keys, password hashes, JWT
+    /// secrets), watched apart from TLS Secrets.
+    CredentialSecret,
 }
 
 impl Kind {
     /// How many kinds there are.
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 14;
 
     /// Every kind, in order.
     pub const ALL: [Kind; Self::COUNT] = [
@@ -44,6 +51,9 @@ impl Kind {
         Kind::EndpointSlice,
         Kind::Secret,
         Kind::Namespace,
+        Kind::Policy,
+        Kind::Consumer,
+        Kind::CredentialSecret,
     ];
 
     /// The Kubernetes kind name.
@@ -60,6 +70,10 @@ impl Kind {
             Kind::EndpointSlice => "EndpointSlice",
             Kind::Secret => "Secret",
             Kind::Namespace => "Namespace",
+            Kind::Policy => "Policy",
+            Kind::Consumer => "Consumer",
+            // Metrics and logs tell the two Secret watches apart by this name.
+            Kind::CredentialSecret => "CredentialSecret",
         }
     }
 
@@ -69,7 +83,13 @@ impl Kind {
     pub(crate) fn has_status(self) -> bool {
         matches!(
             self,
-            Kind::GatewayClass | Kind::Gateway | Kind::HttpRoute | Kind::GrpcRoute | Kind::Ingress
+            Kind::GatewayClass
+                | Kind::Gateway
+                | Kind::HttpRoute
+                | Kind::GrpcRoute
+                | Kind::Ingress
+                | Kind::Policy
+                | Kind::Consumer
         )
     }
 }

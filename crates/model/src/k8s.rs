@@ -15,6 +15,8 @@ pub use k8s_openapi::api::discovery::v1::EndpointSlice;
 pub use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+pub use crate::crds::{Consumer, Policy};
+
 /// The Gateway API and Kubernetes types themselves, for code that needs their field types.
 pub use gateway_api;
 pub use k8s_openapi;
@@ -43,10 +45,15 @@ pub struct Resources {
     pub services: Vec<Service>,
     /// `discovery.k8s.io/v1` EndpointSlices: where a Service's ready endpoints are.
     pub endpoint_slices: Vec<EndpointSlice>,
-    /// Secrets (TLS certificates for listeners and Ingress TLS).
+    /// Secrets (TLS certificates for listeners and Ingress TLS; credentials in those
+    /// labelled `tollgate.dev/credentials`).
     pub secrets: Vec<Secret>,
     /// Namespaces (their labels decide `allowedRoutes` selectors).
     pub namespaces: Vec<Namespace>,
+    /// `tollgate.dev/v1alpha1` Policies (access control for routes).
+    pub policies: Vec<Policy>,
+    /// `tollgate.dev/v1alpha1` Consumers.
+    pub consumers: Vec<Consumer>,
 }
 
 impl Resources {
@@ -63,6 +70,8 @@ impl Resources {
             && self.endpoint_slices.is_empty()
             && self.secrets.is_empty()
             && self.namespaces.is_empty()
+            && self.policies.is_empty()
+            && self.consumers.is_empty()
     }
 
     /// Appends every object of `other`.
@@ -78,5 +87,7 @@ impl Resources {
         self.endpoint_slices.extend(other.endpoint_slices);
         self.secrets.extend(other.secrets);
         self.namespaces.extend(other.namespaces);
+        self.policies.extend(other.policies);
+        self.consumers.extend(other.consumers);
     }
 }

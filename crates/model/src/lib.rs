@@ -9,6 +9,7 @@
 //! Nothing here does network I/O or spawns tasks; the translator turns these values into
 //! the IR.
 
+pub mod crds;
 pub mod k8s;
 pub mod limits;
 pub mod load;

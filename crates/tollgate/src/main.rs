@@ -209,7 +209,9 @@ fn status_warnings(statuses: &[tollgate_translate::StatusUpdate]) -> Vec<String>
             None => format!("{} {}", s.kind, s.name),
         };
         match &s.status {
-            ObjectStatus::GatewayClass { conditions } | ObjectStatus::Ingress { conditions } => {
+            ObjectStatus::GatewayClass { conditions }
+            | ObjectStatus::Ingress { conditions }
+            | ObjectStatus::Consumer { conditions } => {
                 out.extend(conditions.iter().filter(bad).map(|c| line(name.clone(), c)));
             }
             ObjectStatus::Gateway {
@@ -221,6 +223,21 @@ fn status_warnings(statuses: &[tollgate_translate::StatusUpdate]) -> Vec<String>
                     let what = format!("{name} listener {}", l.name);
                     out.extend(
                         l.conditions
+                            .iter()
+                            .filter(bad)
+                            .map(|c| line(what.clone(), c)),
+                    );
+                }
+            }
+            ObjectStatus::Policy {
+                conditions,
+                ancestors,
+            } => {
+                out.extend(conditions.iter().filter(bad).map(|c| line(name.clone(), c)));
+                for a in ancestors {
+                    let what = format!("{name} (target {})", a.ancestor_ref.name);
+                    out.extend(
+                        a.conditions
                             .iter()
                             .filter(bad)
                             .map(|c| line(what.clone(), c)),

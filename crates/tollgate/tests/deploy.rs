@@ -12,6 +12,8 @@ use common::*;
 
 /// Files holding core Kubernetes objects (the GatewayClass is a CRD kind, checked apart).
 const CORE: &[&str] = &[
+    // CustomResourceDefinitions validate as apiextensions.k8s.io/v1 objects.
+    "crds.yaml",
     "namespace.yaml",
     "rbac.yaml",
     "deployment.yaml",
@@ -33,6 +35,8 @@ const READ: &[(&str, &str)] = &[
     ("", "secrets"),
     ("", "namespaces"),
     ("discovery.k8s.io", "endpointslices"),
+    ("tollgate.dev", "policies"),
+    ("tollgate.dev", "consumers"),
 ];
 
 fn deploy() -> PathBuf {
@@ -61,7 +65,7 @@ fn core_manifests_validate_strictly_against_the_kubernetes_schemas() {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     // One "passed" line per object: nothing was skipped as unknown.
-    assert_eq!(text.matches(" passed for resource ").count(), 14, "{text}");
+    assert_eq!(text.matches(" passed for resource ").count(), 16, "{text}");
 }
 
 #[test]

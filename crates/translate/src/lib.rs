@@ -87,10 +87,12 @@ pub fn translate_all(
 ) -> Result<Translation, LoadError> {
     let mut snapshot = translate_native(docs)?;
     let taken: Vec<SocketAddr> = snapshot.listeners.values().map(|l| l.address).collect();
-    let k = k8s::translate_with(resources, opts, &taken);
+    let k = k8s::translate_with(resources, opts, &taken, &snapshot.consumers);
     // Names cannot collide: Kubernetes names use prefixes native names may not.
     snapshot.listeners.extend(k.snapshot.listeners);
     snapshot.services.extend(k.snapshot.services);
+    snapshot.consumers.extend(k.snapshot.consumers);
+    snapshot.consumers.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Translation {
         snapshot,
         statuses: k.statuses,

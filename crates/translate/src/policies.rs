@@ -13,7 +13,7 @@ use crate::problems::{At, Pos, Problems, Scope, list_names};
 use crate::syntax;
 
 /// Algorithms a JWT policy may allow; the proxy's verifier knows the same names.
-const JWT_ALGORITHMS: &[&str] = &[
+pub(crate) const JWT_ALGORITHMS: &[&str] = &[
     "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
     "ES384", "ES512", "EdDSA",
 ];
@@ -162,7 +162,7 @@ fn key_digest(k: &Spanned<String>, cx: &mut Scope<'_, '_>) -> Option<String> {
     Some(hex(&Sha256::digest(v.as_bytes())))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

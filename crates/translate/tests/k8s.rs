@@ -42,6 +42,8 @@ fn reversed(mut r: Resources) -> Resources {
     r.endpoint_slices.reverse();
     r.secrets.reverse();
     r.namespaces.reverse();
+    r.policies.reverse();
+    r.consumers.reverse();
     r
 }
 

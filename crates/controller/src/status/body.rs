@@ -68,7 +68,8 @@ pub(crate) fn desired(
 ) -> Option<Value> {
     let mut status = Map::new();
     match &update.status {
-        ObjectStatus::GatewayClass { conditions: cs } => {
+        ObjectStatus::GatewayClass { conditions: cs }
+        | ObjectStatus::Consumer { conditions: cs } => {
             status.insert(
                 "conditions".into(),
                 conditions(cs, current.get("conditions"), now),
@@ -141,6 +142,32 @@ pub(crate) fn desired(
                 }));
             }
             status.insert("parents".into(), Value::Array(all));
+        }
+        ObjectStatus::Policy {
+            conditions: cs,
+            ancestors,
+        } => {
+            status.insert(
+                "conditions".into(),
+                conditions(cs, current.get("conditions"), now),
+            );
+            // The whole list is ours: a Policy of this kind has no other controller.
+            let cur = current.get("ancestors").and_then(Value::as_array);
+            let list: Vec<Value> = ancestors
+                .iter()
+                .map(|a| {
+                    let aref = serde_json::to_value(&a.ancestor_ref).unwrap_or(Value::Null);
+                    let cur = cur
+                        .and_then(|c| c.iter().find(|x| same_ref(x.get("ancestorRef"), &aref)))
+                        .and_then(|x| x.get("conditions"));
+                    json!({
+                        "ancestorRef": aref,
+                        "controllerName": a.controller_name,
+                        "conditions": conditions(&a.conditions, cur, now),
+                    })
+                })
+                .collect();
+            status.insert("ancestors".into(), Value::Array(list));
         }
         ObjectStatus::Ingress { .. } => {
             // An Ingress status has no conditions, only where it is reachable.

@@ -150,6 +150,8 @@ impl Writer {
             "HTTPRoute" => current_of(&s.http_routes, u),
             "GRPCRoute" => current_of(&s.grpc_routes, u),
             "Ingress" => current_of(&s.ingresses, u),
+            "Policy" => current_of(&s.policies, u),
+            "Consumer" => current_of(&s.consumers, u),
             _ => None,
         }
     }

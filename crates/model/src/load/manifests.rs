@@ -96,6 +96,8 @@ enum Known {
     EndpointSlice,
     Secret,
     Namespace,
+    Policy,
+    Consumer,
     List,
 }
 
@@ -111,6 +113,9 @@ fn known(api_version: &str, kind: &str) -> Option<Known> {
         ("gateway.networking.k8s.io", "HTTPRoute") => Known::HttpRoute,
         ("gateway.networking.k8s.io", "GRPCRoute") => Known::GrpcRoute,
         ("gateway.networking.k8s.io", "ReferenceGrant") => Known::ReferenceGrant,
+        ("tollgate.dev", _) if version != "v1alpha1" => return None,
+        ("tollgate.dev", "Policy") => Known::Policy,
+        ("tollgate.dev", "Consumer") => Known::Consumer,
         (_, _) if version != "v1" => return None,
         ("networking.k8s.io", "Ingress") => Known::Ingress,
         ("networking.k8s.io", "IngressClass") => Known::IngressClass,
@@ -306,6 +311,8 @@ fn add(kind: Known, src: Source<'_>, r: &mut Resources) -> Result<(), ParseError
         Known::EndpointSlice => r.endpoint_slices.push(parse(src)?),
         Known::Secret => r.secrets.push(parse(src)?),
         Known::Namespace => r.namespaces.push(parse(src)?),
+        Known::Policy => r.policies.push(parse(src)?),
+        Known::Consumer => r.consumers.push(parse(src)?),
         // Lists are expanded by the caller; a list inside a list is skipped there.
         Known::List => {}
     }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use tollgate_kube_fake::FakeApiServer;
+use tollgate_kube_fake::{FakeApiServer, ResourceType};
 use tollgate_test_support::process::TempDir;
 
 use super::k8s::Ports;
@@ -26,6 +26,21 @@ impl FakeCluster {
             .build()
             .unwrap();
         let api = rt.block_on(FakeApiServer::start()).unwrap();
+        // A cluster with deploy/crds.yaml installed: the API server serves our kinds.
+        api.register(ResourceType::new(
+            "tollgate.dev",
+            "v1alpha1",
+            "Policy",
+            "policies",
+            true,
+        ));
+        api.register(ResourceType::new(
+            "tollgate.dev",
+            "v1alpha1",
+            "Consumer",
+            "consumers",
+            true,
+        ));
         let kubeconfig = TempDir::new("kubeconfig").unwrap();
         std::fs::write(
             kubeconfig.path().join("config"),

@@ -15,8 +15,10 @@ use tollgate_model::k8s::gateway_api::httproutes::{
 
 use super::backends::BackendRef;
 use super::gateway::Why;
+use super::index::GATEWAY_GROUP;
 use super::reasons::reason;
 use super::route::Cx;
+use super::status::ParentRef;
 use crate::syntax;
 
 /// Redirect status when none is given (Gateway API default).
@@ -36,6 +38,8 @@ pub(crate) fn convert<T: Serialize, U: DeserializeOwned>(value: &T) -> Option<U>
 pub(crate) struct Translated {
     pub(crate) filters: ir::Filters,
     pub(crate) redirect: Option<ir::Redirect>,
+    /// The access policies of an ExtensionRef to a `tollgate.dev` Policy.
+    pub(crate) policies: Option<ir::RoutePolicies>,
 }
 
 fn unsupported(msg: impl Into<String>) -> Why {
@@ -92,6 +96,10 @@ pub(crate) fn translate(
                     out.filters.mirrors.push(mirror);
                 }
             }
+            Type::ExtensionRef if !backend_level => {
+                let e = f.extension_ref.as_ref().ok_or_else(|| missing(&name))?;
+                out.policies = Some(extension_policy(&e.group, &e.kind, &e.name, cx)?);
+            }
             Type::ExtensionRef | Type::Cors => {
                 return Err(unsupported(format!(
                     "filter type {name} is not supported{}",
@@ -111,6 +119,34 @@ pub(crate) fn translate(
         ));
     }
     Ok(out)
+}
+
+/// The Policy an ExtensionRef filter names (only `tollgate.dev` Policies, in the route's
+/// namespace: the reference has no namespace of its own).
+fn extension_policy(
+    group: &str,
+    kind: &str,
+    name: &str,
+    cx: &mut Cx<'_, '_>,
+) -> Result<ir::RoutePolicies, Why> {
+    if (group, kind) != (tollgate_model::crds::GROUP, "Policy") {
+        return Err(unsupported(format!(
+            "ExtensionRef to {group}/{kind} is not supported; only {}/Policy",
+            tollgate_model::crds::GROUP
+        )));
+    }
+    let ancestor = ParentRef {
+        group: Some(GATEWAY_GROUP.to_owned()),
+        kind: Some(cx.referrer.kind.to_owned()),
+        namespace: Some(cx.referrer.ns.to_owned()),
+        name: cx.name.clone(),
+        section_name: cx.rule_name.clone(),
+        port: None,
+    };
+    let ns = cx.referrer.ns;
+    cx.policies
+        .extension(ns, name, ancestor)
+        .map_err(unsupported)
 }
 
 /// The filter type as Gateway API spells it.

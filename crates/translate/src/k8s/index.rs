@@ -68,7 +68,9 @@ meta!(
     Service,
     EndpointSlice,
     Secret,
-    Namespace
+    Namespace,
+    tollgate_model::crds::Policy,
+    tollgate_model::crds::Consumer
 );
 
 /// Objects sorted by [`Meta::age_key`], each namespace/name once: the same object read

@@ -85,6 +85,7 @@ pub(crate) fn translate(
             .iter()
             .flat_map(|t| &t.routes)
             .map(|(host, precedence, route)| Entry {
+                access: None,
                 listener: 0,
                 host: host.clone(),
                 precedence: *precedence,

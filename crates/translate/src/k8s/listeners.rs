@@ -16,6 +16,8 @@ use std::collections::BTreeSet;
 use tollgate_ir as ir;
 
 use super::hostnames::{HostRank, covers};
+use super::policy::{blocks, fill_missing};
+use super::policy_attach::Access;
 use crate::routes::precedence::Precedence;
 
 /// A route on one of the port's listeners, for one hostname.
@@ -26,6 +28,8 @@ pub(crate) struct Entry<'r> {
     pub(crate) host: String,
     pub(crate) precedence: Precedence,
     pub(crate) route: &'r ir::Route,
+    /// What the Policies attached to the route's Gateway give it.
+    pub(crate) access: Option<&'r Access>,
 }
 
 /// Everything served on one port.
@@ -73,7 +77,7 @@ impl Port<'_> {
                     .into_iter()
                     // A route reached through two of its hostnames counts at the better one.
                     .filter(|e| seen.insert(e.route.name.as_str()))
-                    .map(|e| self.fill(e.route))
+                    .map(|e| self.fill(e))
                     .collect();
                 Some(ir::VirtualHost {
                     host: v.to_owned(),
@@ -99,8 +103,23 @@ impl Port<'_> {
 
     /// A redirect that keeps the scheme and gives no port goes to the listener's port
     /// (Gateway API), not to whatever port the client wrote in its Host header.
-    fn fill(&self, r: &ir::Route) -> ir::Route {
-        let mut r = r.clone();
+    ///
+    /// The Gateway's Policies fill the access blocks the route's own do not set; an
+    /// invalid one makes the route answer 500 rather than go unprotected.
+    fn fill(&self, e: &Entry<'_>) -> ir::Route {
+        let mut r = e.route.clone();
+        if let Some(a) = e.access {
+            if a.invalid.is_some() {
+                r.action = ir::Action::Respond(ir::DirectResponse {
+                    status: 500,
+                    body: "this route's access policy is invalid".to_owned(),
+                });
+            } else {
+                let mut p = r.policies.take().map(|b| *b).unwrap_or_default();
+                fill_missing(&mut p, &a.policies);
+                r.policies = (!blocks(&p).is_empty()).then(|| Box::new(p));
+            }
+        }
         if let ir::Action::Redirect(rd) = &mut r.action
             && rd.scheme.is_none()
             && rd.port.is_none()

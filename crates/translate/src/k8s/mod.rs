@@ -29,6 +29,8 @@ use tollgate_model::Resources;
 
 mod attach;
 mod backends;
+mod consumers;
+mod credentials;
 mod filters;
 mod gateway;
 mod gateway_status;
@@ -38,6 +40,8 @@ mod http_route;
 mod index;
 mod ingress;
 mod listeners;
+mod policy;
+mod policy_attach;
 pub mod reasons;
 mod route;
 mod routes;
@@ -45,13 +49,20 @@ pub mod status;
 mod tls;
 
 pub use ingress::STRIP_PATH_ANNOTATION;
-pub use status::{Condition, ObjectStatus, StatusUpdate};
+pub use status::{Condition, ObjectStatus, PolicyAncestorStatus, StatusUpdate};
 
 use listeners::{Entry, Port};
 
 /// Name prefixes of IR objects made from Kubernetes resources; native names may not use
 /// them, so the two kinds of configuration can never clash.
-pub const RESERVED_PREFIXES: &[&str] = &["gw/", "svc/", "ingress/", "httproute/", "grpcroute/"];
+pub const RESERVED_PREFIXES: &[&str] = &[
+    "gw/",
+    "svc/",
+    "ingress/",
+    "httproute/",
+    "grpcroute/",
+    "consumer/",
+];
 
 /// Translation settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,22 +155,40 @@ pub struct Translation {
 
 /// Translates Kubernetes resources alone.
 pub fn translate_resources(res: &Resources, opts: &Options) -> Translation {
-    translate_with(res, opts, &[])
+    translate_with(res, opts, &[], &[])
 }
 
 /// Translates Kubernetes resources next to native listeners bound at `taken`, which keep
-/// their ports (a Gateway listener asking for one is reported PortUnavailable).
-pub(crate) fn translate_with(res: &Resources, opts: &Options, taken: &[SocketAddr]) -> Translation {
+/// their ports (a Gateway listener asking for one is reported PortUnavailable), and
+/// native consumers, which keep their credentials (a Consumer repeating one is
+/// Conflicted).
+pub(crate) fn translate_with(
+    res: &Resources,
+    opts: &Options,
+    taken: &[SocketAddr],
+    native_consumers: &[ir::Consumer],
+) -> Translation {
     let mut idx = index::Index::new(res);
     idx.cert_check = opts.cert_check.clone();
     let (classes, mut statuses) = gateway::classes(&idx, opts);
     let mut gws = gateway::gateways(&idx, opts, &classes, taken);
     let mut backends = backends::Backends::default();
     let mut order = 0;
-    let (served, route_statuses) =
-        routes::translate(&idx, opts, &mut gws, &mut backends, &mut order);
+    let (consumers, known_consumers, consumer_statuses) =
+        consumers::translate(&idx, native_consumers);
+    statuses.extend(consumer_statuses);
+    let mut policies = policy_attach::Policies::build(&idx, &known_consumers);
+    let (served, route_statuses) = routes::translate(
+        &idx,
+        opts,
+        &mut gws,
+        &mut backends,
+        &mut policies,
+        &mut order,
+    );
     statuses.extend(route_statuses);
-    let mut listeners = gateway_listeners(&gws, &served, opts);
+    statuses.extend(policies.statuses(&opts.controller_name));
+    let mut listeners = gateway_listeners(&gws, &served, &policies, opts);
     statuses.extend(gateway_status::statuses(&gws));
     let mut used: Vec<SocketAddr> = taken.to_vec();
     used.extend(listeners.values().map(|l| l.address));
@@ -179,6 +208,7 @@ pub(crate) fn translate_with(res: &Resources, opts: &Options, taken: &[SocketAdd
         snapshot: ir::Snapshot {
             listeners,
             services,
+            consumers,
             ..ir::Snapshot::default()
         },
         statuses,
@@ -216,6 +246,8 @@ fn kind_rank(kind: &str) -> usize {
         "HTTPRoute",
         "GRPCRoute",
         "Ingress",
+        "Consumer",
+        "Policy",
     ]
     .iter()
     .position(|k| *k == kind)
@@ -223,14 +255,15 @@ fn kind_rank(kind: &str) -> usize {
 }
 
 /// One IR listener per port of the programmed Gateway listeners.
-fn gateway_listeners(
-    gws: &[gateway::Gw<'_>],
-    served: &[routes::Served],
+fn gateway_listeners<'r>(
+    gws: &'r [gateway::Gw<'_>],
+    served: &'r [routes::Served],
+    policies: &'r policy_attach::Policies<'_>,
     opts: &Options,
 ) -> BTreeMap<String, ir::Listener> {
     // (gateway, listener) -> (port, index among the port's listeners)
     let mut slot: BTreeMap<(usize, usize), (u16, usize)> = BTreeMap::new();
-    let mut ports: BTreeMap<u16, Port<'_>> = BTreeMap::new();
+    let mut ports: BTreeMap<u16, Port<'r>> = BTreeMap::new();
     for (gi, g) in gws.iter().enumerate() {
         for (li, l) in g.listeners.iter().enumerate() {
             let Some(protocol) = l.protocol.filter(|_| l.programmed()) else {
@@ -266,6 +299,8 @@ fn gateway_listeners(
             let Some(p) = ports.get_mut(&port) else {
                 continue;
             };
+            let g = gws[a.gw].obj;
+            let access = policies.for_gateway(index::Meta::ns(g), index::Meta::name(g));
             for host in &a.hostnames {
                 for (precedence, route) in &s.routes {
                     p.entries.push(Entry {
@@ -273,6 +308,7 @@ fn gateway_listeners(
                         host: host.clone(),
                         precedence: *precedence,
                         route,
+                        access,
                     });
                 }
             }

@@ -59,6 +59,12 @@ pub mod reason {
     pub const INVALID_KIND: &str = "InvalidKind";
     /// Route: a backendRef to a Service (or Service port) that does not exist.
     pub const BACKEND_NOT_FOUND: &str = "BackendNotFound";
+    /// Policy or Consumer: it clashes with an older one (the same credential, or the
+    /// same access block on the same target).
+    pub const CONFLICTED: &str = "Conflicted";
+    /// Policy: a targetRef names an object that does not exist.
+    pub const TARGET_NOT_FOUND: &str = "TargetNotFound";
+
     /// Route: the Service port's appProtocol is not one Tollgate speaks.
     pub const UNSUPPORTED_PROTOCOL_BACKEND: &str = "UnsupportedProtocol";
 }

@@ -16,6 +16,7 @@ use super::backends::{BackendRef, Backends, Referrer};
 use super::filters;
 use super::gateway::Why;
 use super::index::Index;
+use super::policy_attach::Policies;
 use super::reasons::reason;
 use crate::routes::precedence::Precedence;
 
@@ -28,6 +29,12 @@ pub(crate) struct Cx<'a, 'i> {
     pub(crate) grpc: bool,
     /// `httproute/<ns>/<name>`.
     pub(crate) prefix: String,
+    /// The route's name.
+    pub(crate) name: String,
+    /// The `name` of the rule being translated.
+    pub(crate) rule_name: Option<String>,
+    /// Policies, for ExtensionRef filters and targetRef attachments.
+    pub(crate) policies: &'a mut Policies<'i>,
     /// Next precedence order (the last tie-break): routes by age, then rule and match.
     pub(crate) order: usize,
     /// References that did not resolve (ResolvedRefs False).
@@ -75,6 +82,8 @@ pub(crate) fn rule(
     let prefix_match = ok_matches
         .iter()
         .all(|(_, m)| matches!(m.path, ir::PathMatch::Prefix(_)));
+    cx.rule_name.clone_from(&rule.name);
+    let mut own_policies = None;
     let translated = filters::translate(
         rule.filters.as_deref().unwrap_or_default(),
         prefix_match,
@@ -82,14 +91,17 @@ pub(crate) fn rule(
         cx,
     );
     let (filters, action) = match translated {
-        Ok(t) => match t.redirect {
-            Some(r) => (t.filters, ir::Action::Redirect(r)),
-            None => {
-                let mut filters = t.filters;
-                let action = forward(cx, rule, prefix_match, &mut filters, &mut problem);
-                (filters, action)
+        Ok(t) => {
+            own_policies = t.policies;
+            match t.redirect {
+                Some(r) => (t.filters, ir::Action::Redirect(r)),
+                None => {
+                    let mut filters = t.filters;
+                    let action = forward(cx, rule, prefix_match, &mut filters, &mut problem);
+                    (filters, action)
+                }
             }
-        },
+        }
         Err(e) => {
             problem.get_or_insert(e);
             (ir::Filters::default(), respond(500, ""))
@@ -102,6 +114,11 @@ pub(crate) fn rule(
             respond(500, format!("this route rule is invalid: {msg}")),
         ),
         None => (filters, action),
+    };
+    let (policies, action) = match access(cx, own_policies) {
+        Ok(p) => (p.map(Box::new), action),
+        // The Policy's status says why; the client learns nothing about the policy.
+        Err(_) => (None, respond(500, "this route's access policy is invalid")),
     };
     if let Some(p) = problem {
         cx.invalid.push((i, p));
@@ -118,10 +135,23 @@ pub(crate) fn rule(
                 action: action.clone(),
                 timeout,
                 backend_timeout,
-                policies: None,
+                policies: policies.clone(),
             },
         ));
     }
+}
+
+/// The rule's access policies: its ExtensionRef's Policy, then the Policies targeting
+/// the rule or (HTTPRoutes only) the route. `Err` when an invalid Policy targets it.
+fn access(
+    cx: &Cx<'_, '_>,
+    own: Option<ir::RoutePolicies>,
+) -> Result<Option<ir::RoutePolicies>, String> {
+    if cx.referrer.kind != "HTTPRoute" {
+        return Ok(own);
+    }
+    cx.policies
+        .for_rule(cx.referrer.ns, &cx.name, cx.rule_name.as_deref(), own)
 }
 
 /// The forward action: valid backends by weight, the share of invalid ones answering 500.

@@ -8,6 +8,7 @@ use super::attach::{self, Attachment, Parent, RouteRef};
 use super::backends::{Backends, Referrer};
 use super::gateway::{Gw, RouteKind};
 use super::index::{GATEWAY_GROUP, Index, Meta, by_age};
+use super::policy_attach::Policies;
 use super::reasons::{self, reason};
 use super::route::Cx;
 use super::status::{Condition, ObjectStatus, RouteParentStatus, StatusUpdate};
@@ -51,11 +52,12 @@ pub(crate) struct Served {
 }
 
 /// Translates and attaches every route. `order`: the precedence order to continue from.
-pub(crate) fn translate(
-    idx: &Index<'_>,
+pub(crate) fn translate<'i>(
+    idx: &Index<'i>,
     opts: &Options,
     gws: &mut [Gw<'_>],
     backends: &mut Backends,
+    policies: &mut Policies<'i>,
     order: &mut usize,
 ) -> (Vec<Served>, Vec<StatusUpdate>) {
     let mut all: Vec<Any<'_>> = by_age(&idx.res.http_routes)
@@ -81,6 +83,9 @@ pub(crate) fn translate(
             },
             grpc: kind == RouteKind::Grpc,
             prefix: format!("{}/{ns}/{name}", kind.kind().to_ascii_lowercase()),
+            name: name.clone(),
+            rule_name: None,
+            policies,
             order: *order,
             unresolved: Vec::new(),
             invalid: Vec::new(),

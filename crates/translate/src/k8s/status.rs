@@ -13,7 +13,8 @@ use super::reasons::status::{FALSE, TRUE};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusUpdate {
-    /// `GatewayClass`, `Gateway`, `HTTPRoute`, `GRPCRoute` or `Ingress`.
+    /// `GatewayClass`, `Gateway`, `HTTPRoute`, `GRPCRoute`, `Ingress`, `Policy` or
+    /// `Consumer`.
     pub kind: String,
     /// Namespace; `None` for cluster-scoped kinds.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,6 +55,31 @@ pub enum ObjectStatus {
         /// `Accepted` and `ResolvedRefs`.
         conditions: Vec<Condition>,
     },
+    /// `tollgate.dev` Policy: a summary `Accepted`, and one entry per target (Gateway
+    /// API `PolicyAncestorStatus`).
+    Policy {
+        /// `Accepted`: is the spec valid?
+        conditions: Vec<Condition>,
+        /// Per target or referencing rule.
+        ancestors: Vec<PolicyAncestorStatus>,
+    },
+    /// `tollgate.dev` Consumer: `Accepted`.
+    Consumer {
+        /// `Accepted`: were its credentials read, and are they valid and its own?
+        conditions: Vec<Condition>,
+    },
+}
+
+/// A Policy's status at one target (Gateway API `PolicyAncestorStatus`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyAncestorStatus {
+    /// The target: a Gateway, an HTTPRoute, or one rule of it (`sectionName`).
+    pub ancestor_ref: ParentRef,
+    /// This controller's name.
+    pub controller_name: String,
+    /// `Accepted` (reason `Accepted`, `Invalid`, `TargetNotFound` or `Conflicted`).
+    pub conditions: Vec<Condition>,
 }
 
 /// A condition, as in `metav1.Condition` without the transition time.

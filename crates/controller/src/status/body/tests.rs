@@ -131,3 +131,68 @@ fn ingress_status_is_only_the_published_address() {
         json!({"loadBalancer": {"ingress": [{"hostname": "gw.example"}]}})
     );
 }
+
+#[test]
+fn a_policy_status_has_its_summary_and_one_ancestor_per_target_each_keeping_its_time() {
+    let target = |name: &str, ok: bool| tollgate_translate::k8s::PolicyAncestorStatus {
+        ancestor_ref: ParentRef {
+            group: Some("gateway.networking.k8s.io".into()),
+            kind: Some("HTTPRoute".into()),
+            namespace: Some("default".into()),
+            name: name.into(),
+            section_name: None,
+            port: None,
+        },
+        controller_name: ME.into(),
+        conditions: vec![Condition::new("Accepted", ok, "Accepted", "m", Some(1))],
+    };
+    let policy = |b_ok: bool| StatusUpdate {
+        kind: "Policy".into(),
+        namespace: Some("default".into()),
+        name: "p".into(),
+        generation: Some(1),
+        status: ObjectStatus::Policy {
+            conditions: vec![Condition::new("Accepted", true, "Accepted", "ok", Some(1))],
+            ancestors: vec![target("a", true), target("b", b_ok)],
+        },
+    };
+    let first = desired(&policy(true), &Value::Null, ME, None, "T1").expect("policy status");
+    assert_eq!(first["conditions"][0]["lastTransitionTime"], "T1");
+    assert_eq!(first["ancestors"][1]["ancestorRef"]["name"], "b");
+    assert_eq!(first["ancestors"][1]["controllerName"], ME);
+    let again = desired(&policy(true), &first, ME, None, "T2").expect("policy status");
+    assert!(up_to_date(&again, &first));
+    // Only the ancestor whose condition flipped gets a new time.
+    let flipped = desired(&policy(false), &first, ME, None, "T3").expect("policy status");
+    assert!(!up_to_date(&flipped, &first));
+    assert_eq!(
+        flipped["ancestors"][0]["conditions"][0]["lastTransitionTime"],
+        "T1"
+    );
+    assert_eq!(
+        flipped["ancestors"][1]["conditions"][0]["lastTransitionTime"],
+        "T3"
+    );
+}
+
+#[test]
+fn a_consumer_status_is_its_conditions() {
+    let u = StatusUpdate {
+        kind: "Consumer".into(),
+        namespace: Some("default".into()),
+        name: "alice".into(),
+        generation: Some(3),
+        status: ObjectStatus::Consumer {
+            conditions: vec![Condition::new(
+                "Accepted",
+                false,
+                "Invalid",
+                "no Secret",
+                Some(3),
+            )],
+        },
+    };
+    let s = desired(&u, &Value::Null, ME, None, "T1").expect("consumer status");
+    assert_eq!(s["conditions"][0]["reason"], "Invalid");
+    assert_eq!(s["conditions"][0]["observedGeneration"], 3);
+}

@@ -160,3 +160,68 @@ fn a_directory_mixes_native_files_and_manifests() {
     assert_eq!(src.notes.len(), 1, "{:?}", src.notes);
     assert_eq!(src.files.len(), 3);
 }
+
+#[test]
+fn tollgate_policies_and_consumers_are_read_in_v1alpha1_only() {
+    let text = "\
+apiVersion: tollgate.dev/v1alpha1
+kind: Policy
+metadata: { name: p, namespace: shop }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: r, sectionName: admin }]
+  keyAuth: { header: apikey }
+  jwt: { jwksUri: https://idp.example/jwks, claimsToHeaders: { sub: x-user }, leeway: 10s }
+  mtlsAuth: {}
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: Consumer
+metadata: { name: alice, namespace: shop }
+spec:
+  groups: [gold]
+  keys: [{ secretRef: { name: alice-keys } }]
+  basic: { username: alice, passwordHashSecretRef: { name: alice-keys, key: hash } }
+---
+apiVersion: tollgate.dev/v1beta9
+kind: Policy
+metadata: { name: future }
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: Consumer
+metadata: { name: bad }
+spec: { keys: oops }
+";
+    let p = parse(text);
+    assert_eq!(p.resources.policies.len(), 1);
+    let spec = &p.resources.policies[0].spec;
+    assert_eq!(spec.target_refs[0].section_name.as_deref(), Some("admin"));
+    assert_eq!(
+        spec.key_auth.as_ref().and_then(|k| k.header.as_deref()),
+        Some("apikey")
+    );
+    assert_eq!(
+        spec.jwt.as_ref().and_then(|j| j.leeway.as_deref()),
+        Some("10s")
+    );
+    assert!(spec.mtls_auth.is_some());
+    assert_eq!(p.resources.consumers.len(), 1);
+    let c = &p.resources.consumers[0].spec;
+    assert_eq!(c.keys[0].secret_ref.key, None);
+    assert_eq!(
+        c.basic
+            .as_ref()
+            .map(|b| b.password_hash_secret_ref.key.as_str()),
+        Some("hash")
+    );
+    assert_eq!(
+        p.notes.len(),
+        1,
+        "another version is skipped: {:?}",
+        p.notes
+    );
+    assert_eq!(p.problems.len(), 1, "{:?}", p.problems);
+    assert!(
+        p.problems[0].to_string().contains("Consumer \"bad\""),
+        "{}",
+        p.problems[0]
+    );
+}
