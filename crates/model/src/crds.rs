@@ -67,6 +67,16 @@ pub struct PolicySpec {
     /// Which consumers (Consumer objects in this namespace) and groups may pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<Acl>,
+    /// An external authorization service that must admit the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ext_auth: Option<crate::crds_limits::ExtAuth>,
+    /// Rate limits. One limit wherever the policy attaches: a Gateway's limit is shared by
+    /// all its routes (a ceiling), an HTTPRoute's by all its rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_limits: Vec<crate::crds_limits::RateLimit>,
+    /// A quota (counted in Redis).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<crate::crds_limits::Quota>,
 }
 
 /// A policy target in the policy's namespace (Gateway API's

@@ -10,6 +10,7 @@
 //! the IR.
 
 pub mod crds;
+pub mod crds_limits;
 pub mod k8s;
 pub mod limits;
 pub mod load;

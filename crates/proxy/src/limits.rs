@@ -133,7 +133,13 @@ impl<'a> LimitCompiler<'a> {
             );
             match r.store {
                 ir::LimitStore::Local => {
-                    let limiter = match self.previous.and_then(|p| p.get(r)) {
+                    // The same limit on several routes (a Policy on a Gateway) is one
+                    // limiter: one budget for all of them.
+                    let known = self
+                        .limiters
+                        .get(r)
+                        .or_else(|| self.previous.and_then(|p| p.get(r)));
+                    let limiter = match known {
                         Some(l) => l.clone(),
                         None => Arc::new(
                             LocalLimiter::new(rate, MAX_KEYS)
@@ -406,6 +412,34 @@ mod tests {
         assert_eq!(ip_key(a), "ip:2001:db8:1:2::/64");
         let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap_or(IpAddr::from([0; 4]));
         assert_eq!(ip_key(mapped), "ip:10.0.0.1");
+    }
+
+    #[test]
+    fn one_limit_on_several_routes_is_one_limiter_and_survives_a_reload() {
+        let metrics = Metrics::default();
+        let rate = ir::RateLimit {
+            name: "policy/apps/p/rate_limit/0".into(),
+            requests: 5,
+            per: std::time::Duration::from_secs(60),
+            key: ir::LimitKey::Route,
+            store: ir::LimitStore::Local,
+            allow_on_store_failure: true,
+            groups: Vec::new(),
+        };
+        let mut c = LimitCompiler::new(None, &metrics);
+        let a = c.compile(std::slice::from_ref(&rate), None).ok().flatten();
+        let b = c.compile(std::slice::from_ref(&rate), None).ok().flatten();
+        let (Some(a), Some(b)) = (a, b) else {
+            panic!("both compile");
+        };
+        assert!(Arc::ptr_eq(&a.local[0].how, &b.local[0].how));
+        let previous = c.limiters;
+        let mut next = LimitCompiler::new(Some(&previous), &metrics);
+        let again = next
+            .compile(std::slice::from_ref(&rate), None)
+            .ok()
+            .flatten();
+        assert!(again.is_some_and(|x| Arc::ptr_eq(&x.local[0].how, &a.local[0].how)));
     }
 
     #[test]

@@ -384,15 +384,37 @@ routes:
         addr,
         "/",
         &ca_file,
-        &["--cert", &alice, "--key", &alice_key, "-H", "x-consumer: bob"],
+        &[
+            "--cert",
+            &alice,
+            "--key",
+            &alice_key,
+            "-H",
+            "x-consumer: bob",
+        ],
     );
     assert_eq!(c.status, 200, "{c:?}");
-    assert_eq!(c.json()["headers"]["x-consumer"], serde_json::json!(["alice"]));
-    assert_eq!(c.json()["headers"]["x-consumer-groups"], serde_json::json!(["staff"]));
+    assert_eq!(
+        c.json()["headers"]["x-consumer"],
+        serde_json::json!(["alice"])
+    );
+    assert_eq!(
+        c.json()["headers"]["x-consumer-groups"],
+        serde_json::json!(["staff"])
+    );
 
-    let c = curl_https("a.example.com", addr, "/", &ca_file, &["-H", "apikey: k-bob-00001"]);
+    let c = curl_https(
+        "a.example.com",
+        addr,
+        "/",
+        &ca_file,
+        &["-H", "apikey: k-bob-00001"],
+    );
     assert_eq!(c.status, 200, "{c:?}");
-    assert_eq!(c.json()["headers"]["x-consumer"], serde_json::json!(["bob"]));
+    assert_eq!(
+        c.json()["headers"]["x-consumer"],
+        serde_json::json!(["bob"])
+    );
 
     let c = curl_https("a.example.com", addr, "/", &ca_file, &[]);
     assert_eq!(c.status, 401, "{c:?}");

@@ -42,6 +42,7 @@ mod ingress;
 mod listeners;
 mod policy;
 mod policy_attach;
+mod policy_limits;
 pub mod reasons;
 mod route;
 mod routes;

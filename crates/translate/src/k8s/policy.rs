@@ -36,6 +36,15 @@ pub(crate) fn blocks(p: &ir::RoutePolicies) -> Vec<&'static str> {
     if p.acl.is_some() {
         out.push("acl");
     }
+    if p.ext_auth.is_some() {
+        out.push("extAuth");
+    }
+    if !p.rate_limits.is_empty() {
+        out.push("rateLimits");
+    }
+    if p.quota.is_some() {
+        out.push("quota");
+    }
     out
 }
 
@@ -59,6 +68,15 @@ pub(crate) fn fill_missing(into: &mut ir::RoutePolicies, from: &ir::RoutePolicie
     if into.acl.is_none() {
         into.acl.clone_from(&from.acl);
     }
+    if into.ext_auth.is_none() {
+        into.ext_auth.clone_from(&from.ext_auth);
+    }
+    if into.rate_limits.is_empty() {
+        into.rate_limits.clone_from(&from.rate_limits);
+    }
+    if into.quota.is_none() {
+        into.quota.clone_from(&from.quota);
+    }
 }
 
 /// The policy's blocks, or every problem found, joined.
@@ -71,9 +89,7 @@ pub(crate) fn compile(
     let realm = format!("{ns}/{}", p.name());
     let spec = &p.spec;
     let mut problems: Vec<String> = Vec::new();
-    // Blocks a Policy cannot set yet (rate limits are being added to the IR) keep their
-    // defaults: the update stays right when the IR grows.
-    #[allow(clippy::needless_update)]
+    let owner = format!("policy/{ns}/{}", p.name());
     let out = ir::RoutePolicies {
         ip_filter: spec.ip_filter.as_ref().map(|f| ip_filter(f, &mut problems)),
         key_auth: spec.key_auth.as_ref().map(|k| key_auth(k, &mut problems)),
@@ -86,11 +102,19 @@ pub(crate) fn compile(
             .map(|j| jwt(j, ns, &realm, idx, &mut problems)),
         mtls_auth: spec.mtls_auth.is_some(),
         acl: spec.acl.as_ref().map(|a| acl(a, ns, known, &mut problems)),
-        ..Default::default()
+        ext_auth: spec
+            .ext_auth
+            .as_ref()
+            .map(|e| super::policy_limits::ext_auth(e, &mut problems)),
+        rate_limits: super::policy_limits::rate_limits(&spec.rate_limits, &owner, &mut problems),
+        quota: spec
+            .quota
+            .as_ref()
+            .map(|q| super::policy_limits::quota(q, &owner, &mut problems)),
     };
     if blocks(&out).is_empty() {
         problems.push(
-            "the policy sets nothing; give ipFilter, keyAuth, basicAuth, jwt, mtlsAuth or acl"
+            "the policy sets nothing; give ipFilter, keyAuth, basicAuth, jwt, mtlsAuth, acl, extAuth, rateLimits or quota"
                 .to_owned(),
         );
     }
