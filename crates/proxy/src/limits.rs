@@ -59,17 +59,27 @@ pub(crate) struct Subject<'a> {
 /// Response headers made from decisions.
 pub(crate) type LimitHeaders = Vec<(HeaderName, HeaderValue)>;
 
-/// What the limits of an admitted request said (listener and route together).
+/// What the limits of an admitted request said (listener and route together): only the
+/// most restrictive rate decision is kept, as only it goes into the headers.
 #[derive(Default)]
 pub(crate) struct Verdict {
-    rates: Vec<Decision>,
+    rate: Option<Decision>,
     quota: Option<Decision>,
 }
 
 impl Verdict {
+    fn add_rate(&mut self, d: Decision) {
+        self.rate = Some(match self.rate {
+            Some(prev) => *tollgate_ratelimit::most_restrictive(&[prev, d]).unwrap_or(&d),
+            None => d,
+        });
+    }
+
     /// Adds a later phase's decisions.
     pub(crate) fn extend(&mut self, other: Verdict) {
-        self.rates.extend(other.rates);
+        if let Some(d) = other.rate {
+            self.add_rate(d);
+        }
         if other.quota.is_some() {
             self.quota = other.quota;
         }
@@ -77,16 +87,27 @@ impl Verdict {
 
     /// `RateLimit-*` of the most restrictive rate limit, `X-Quota-*` of the quota.
     pub(crate) fn headers(&self) -> LimitHeaders {
-        let mut headers = LimitHeaders::new();
-        if let Some(d) = tollgate_ratelimit::most_restrictive(&self.rates) {
-            push_headers(&mut headers, d, "");
+        let mut headers = LimitHeaders::with_capacity(6);
+        if let Some(d) = &self.rate {
+            push_headers(&mut headers, d, &RATE_NAMES);
         }
         if let Some(d) = &self.quota {
-            push_headers(&mut headers, d, "x-quota-");
+            push_headers(&mut headers, d, &QUOTA_NAMES);
         }
         headers
     }
 }
+
+static RATE_NAMES: [HeaderName; 3] = [
+    HeaderName::from_static("ratelimit-limit"),
+    HeaderName::from_static("ratelimit-remaining"),
+    HeaderName::from_static("ratelimit-reset"),
+];
+static QUOTA_NAMES: [HeaderName; 3] = [
+    HeaderName::from_static("x-quota-limit"),
+    HeaderName::from_static("x-quota-remaining"),
+    HeaderName::from_static("x-quota-reset"),
+];
 
 /// Local limiters by configuration, handed from one runtime to the next.
 pub(crate) type Limiters = HashMap<ir::RateLimit, Arc<LocalLimiter>>;
@@ -230,48 +251,42 @@ impl Limits {
         store: Option<&RedisStore>,
         who: &Subject<'_>,
     ) -> Result<Verdict, ProxyError> {
-        let mut rate_decisions: Vec<Decision> = Vec::new();
+        let mut verdict = Verdict::default();
         let now = Instant::now();
         for l in &self.local {
             let Some(key) = l.cfg.key_of(who) else {
                 continue;
             };
-            let d = l.how.check(&key, now);
+            let d = l.how.check(key.as_str(), now);
             if !d.allowed {
                 l.cfg.stats.limited.fetch_add(1, Ordering::Relaxed);
                 return Err(limited(&l.cfg, &d));
             }
             l.cfg.stats.allowed.fetch_add(1, Ordering::Relaxed);
-            rate_decisions.push(d);
+            verdict.add_rate(d);
         }
-        let mut quota_decision = None;
         if !self.shared.is_empty() || self.quota.is_some() {
-            self.check_shared(store, who, &mut rate_decisions, &mut quota_decision)
-                .await?;
+            self.check_shared(store, who, &mut verdict).await?;
         }
-        Ok(Verdict {
-            rates: rate_decisions,
-            quota: quota_decision,
-        })
+        Ok(verdict)
     }
 
     async fn check_shared(
         &self,
         store: Option<&RedisStore>,
         who: &Subject<'_>,
-        rates: &mut Vec<Decision>,
-        quota: &mut Option<Decision>,
+        verdict: &mut Verdict,
     ) -> Result<(), ProxyError> {
         let mut keys: Vec<(&LimitCfg, String)> = Vec::new();
         for l in &self.shared {
             if let Some(k) = l.cfg.key_of(who) {
-                keys.push((&l.cfg, format!("{}|{k}", l.cfg.name)));
+                keys.push((&l.cfg, format!("{}|{}", l.cfg.name, k.as_str())));
             }
         }
         let quota_key = self.quota.as_ref().and_then(|q| {
             q.cfg
                 .key_of(who)
-                .map(|k| (q, format!("{}|{k}", q.cfg.name)))
+                .map(|k| (q, format!("{}|{}", q.cfg.name, k.as_str())))
         });
         let mut checks: Vec<Check<'_>> = Vec::with_capacity(keys.len() + 1);
         for ((_, key), l) in keys.iter().zip(&self.shared) {
@@ -319,9 +334,9 @@ impl Limits {
             }
             c.stats.allowed.fetch_add(1, Ordering::Relaxed);
             if Some(i) == quota_index {
-                *quota = Some(*d);
+                verdict.quota = Some(*d);
             } else {
-                rates.push(*d);
+                verdict.add_rate(*d);
             }
         }
         Ok(())
@@ -331,68 +346,116 @@ impl Limits {
 impl LimitCfg {
     /// The request's key for this limit; `None` when the limit does not apply (its
     /// `groups` do not include the consumer's).
-    fn key_of(&self, who: &Subject<'_>) -> Option<String> {
+    fn key_of(&self, who: &Subject<'_>) -> Option<Key> {
+        use std::fmt::Write as _;
         if !self.groups.is_empty() {
             let c = who.consumer?;
             if !c.groups.iter().any(|g| self.groups.contains(g)) {
                 return None;
             }
         }
-        Some(match &self.key {
+        let mut k = Key::default();
+        match &self.key {
             ir::LimitKey::Consumer => match who.consumer {
-                Some(c) => format!("c:{}", c.name),
-                None => ip_key(who.ip),
+                Some(c) => {
+                    let _ = write!(k, "c:{}", c.name);
+                }
+                None => ip_key(&mut k, who.ip),
             },
-            ir::LimitKey::Ip => ip_key(who.ip),
-            ir::LimitKey::Route => String::new(),
-            ir::LimitKey::Header(h) => match who.headers.get(h.as_str()) {
-                Some(v) => format!("h:{}", String::from_utf8_lossy(v.as_bytes())),
-                None => "h".to_owned(),
-            },
-        })
+            ir::LimitKey::Ip => ip_key(&mut k, who.ip),
+            ir::LimitKey::Route => {}
+            ir::LimitKey::Header(h) => {
+                let _ = k.write_str("h:");
+                if let Some(v) = who.headers.get(h.as_str()) {
+                    let _ = k.write_str(&String::from_utf8_lossy(v.as_bytes()));
+                }
+            }
+        }
+        Some(k)
+    }
+}
+
+/// A limit key, built on the stack when it fits: the common keys (an IP, a consumer
+/// name) cost no allocation per request.
+struct Key {
+    buf: [u8; 64],
+    len: usize,
+    heap: Option<String>,
+}
+
+impl Default for Key {
+    fn default() -> Self {
+        Self {
+            buf: [0; 64],
+            len: 0,
+            heap: None,
+        }
+    }
+}
+
+impl Key {
+    fn as_str(&self) -> &str {
+        match &self.heap {
+            Some(s) => s,
+            // Only whole `&str`s are ever copied in, so the bytes are UTF-8.
+            None => std::str::from_utf8(&self.buf[..self.len]).unwrap_or(""),
+        }
+    }
+}
+
+impl std::fmt::Write for Key {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if let Some(h) = &mut self.heap {
+            h.push_str(s);
+        } else if self.len + s.len() <= self.buf.len() {
+            self.buf[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+            self.len += s.len();
+        } else {
+            let mut h = String::with_capacity(self.len + s.len());
+            h.push_str(self.as_str());
+            h.push_str(s);
+            self.heap = Some(h);
+        }
+        Ok(())
     }
 }
 
 /// An IP as a key; IPv6 by its /64, which one client usually holds whole (a key per
 /// address would let it rotate through 2^64 of them).
-fn ip_key(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => format!("ip:{v4}"),
+fn ip_key(k: &mut Key, ip: IpAddr) {
+    use std::fmt::Write as _;
+    let _ = match ip {
+        IpAddr::V4(v4) => write!(k, "ip:{v4}"),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => format!("ip:{v4}"),
+            Some(v4) => write!(k, "ip:{v4}"),
             None => {
                 let s = v6.segments();
-                format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                write!(k, "ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
         },
-    }
+    };
 }
 
 fn limited(cfg: &LimitCfg, d: &Decision) -> ProxyError {
-    let mut headers = LimitHeaders::new();
-    push_headers(&mut headers, d, "");
+    let mut headers = LimitHeaders::with_capacity(4);
+    push_headers(&mut headers, d, &RATE_NAMES);
     ProxyError::RateLimited {
         limit: cfg.name.to_string(),
         headers,
     }
 }
 
-fn push_headers(out: &mut LimitHeaders, d: &Decision, prefix: &str) {
-    for (name, value) in d.headers() {
-        let name = if prefix.is_empty() || name == "Retry-After" {
-            name.to_ascii_lowercase()
-        } else {
-            format!(
-                "{prefix}{}",
-                name.trim_start_matches("RateLimit-").to_ascii_lowercase()
-            )
-        };
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            out.push((n, v));
-        }
+/// `limit`, `remaining`, `reset` (seconds, rounded up), and `Retry-After` when refused
+/// (never 0: clients read 0 as "now"), as `tollgate_ratelimit::Decision::headers` says,
+/// with names made once.
+fn push_headers(out: &mut LimitHeaders, d: &Decision, names: &[HeaderName; 3]) {
+    let ceil = |t: std::time::Duration| t.as_secs() + u64::from(t.subsec_nanos() > 0);
+    out.push((names[0].clone(), HeaderValue::from(d.limit)));
+    out.push((names[1].clone(), HeaderValue::from(d.remaining)));
+    out.push((names[2].clone(), HeaderValue::from(ceil(d.reset))));
+    if !d.allowed {
+        let wait = ceil(d.retry_after.unwrap_or(d.reset)).max(1);
+        out.push((http::header::RETRY_AFTER, HeaderValue::from(wait)));
     }
 }
 
@@ -402,16 +465,18 @@ mod tests {
 
     #[test]
     fn ipv6_clients_share_their_64() {
-        let a: IpAddr = "2001:db8:1:2:aaaa::1"
-            .parse()
-            .unwrap_or(IpAddr::from([0; 4]));
-        let b: IpAddr = "2001:db8:1:2:bbbb::9"
-            .parse()
-            .unwrap_or(IpAddr::from([0; 4]));
-        assert_eq!(ip_key(a), ip_key(b));
-        assert_eq!(ip_key(a), "ip:2001:db8:1:2::/64");
-        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap_or(IpAddr::from([0; 4]));
-        assert_eq!(ip_key(mapped), "ip:10.0.0.1");
+        let key = |s: &str| {
+            let mut k = Key::default();
+            ip_key(&mut k, s.parse().unwrap_or(IpAddr::from([0; 4])));
+            k.as_str().to_owned()
+        };
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::9"));
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "ip:2001:db8:1:2::/64");
+        assert_eq!(key("::ffff:10.0.0.1"), "ip:10.0.0.1");
+        let mut long = Key::default();
+        let text = "h:".to_owned() + &"x".repeat(100);
+        std::fmt::Write::write_str(&mut long, &text).ok();
+        assert_eq!(long.as_str(), text);
     }
 
     #[test]
@@ -452,7 +517,7 @@ mod tests {
             retry_after: None,
         };
         let mut h = LimitHeaders::new();
-        push_headers(&mut h, &d, "x-quota-");
+        push_headers(&mut h, &d, &QUOTA_NAMES);
         let names: Vec<&str> = h.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,

@@ -323,8 +323,8 @@ impl RouteAccess {
         };
         // Removed whether it is valid or not: a key never travels upstream.
         let from_header = k.header.as_ref().and_then(|h| headers.remove(h));
-        let key = match from_header {
-            Some(v) => v.as_bytes().to_vec(),
+        let key: std::borrow::Cow<'_, [u8]> = match &from_header {
+            Some(v) => std::borrow::Cow::Borrowed(v.as_bytes()),
             None => {
                 let q = k
                     .query
@@ -334,7 +334,7 @@ impl RouteAccess {
                 match q {
                     Some(v) => {
                         admitted.strip_query = k.query.clone();
-                        v.into_bytes()
+                        std::borrow::Cow::Owned(v.into_bytes())
                     }
                     None => return Outcome::Absent,
                 }
