@@ -44,6 +44,7 @@ pub const CREDENTIALS_LABEL: &str = "tollgate.dev/credentials";
     category = "tollgate"
 )]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct PolicySpec {
     /// What the policy attaches to, in its own namespace: a `Gateway` or an `HTTPRoute`
     /// (`gateway.networking.k8s.io`), with `sectionName` naming one rule of the route.
@@ -82,6 +83,7 @@ pub struct PolicySpec {
 /// A policy target in the policy's namespace (Gateway API's
 /// `LocalPolicyTargetReferenceWithSectionName`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyTargetRef {
     /// `gateway.networking.k8s.io`.
@@ -101,6 +103,7 @@ pub struct PolicyTargetRef {
 
 /// Client IP allow and deny lists (CIDRs or single addresses).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct IpFilter {
     /// When not empty, only these may pass.
@@ -113,6 +116,7 @@ pub struct IpFilter {
 
 /// Where an API key is read from. Neither given: the `apikey` header.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyAuth {
     /// Request header carrying the key.
@@ -125,6 +129,7 @@ pub struct KeyAuth {
 
 /// HTTP Basic authentication.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct BasicAuth {
     /// The realm in `WWW-Authenticate` (default: `<namespace>/<policy name>`).
@@ -135,6 +140,7 @@ pub struct BasicAuth {
 /// Bearer JWT verification. Keys come from exactly one of `jwksUri`, `discovery` or
 /// `secretRef` (an HMAC secret in a labelled Secret).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct JwtAuth {
     /// Required `iss`; with `discovery`, the discovered issuer when not given.
@@ -178,6 +184,7 @@ pub struct MtlsAuth {}
 /// Authorization by consumer and group; deny lists win over allow lists. Consumer names
 /// are Consumer objects in the policy's namespace.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct Acl {
     /// Groups allowed.
@@ -196,6 +203,7 @@ pub struct Acl {
 
 /// One key of a Secret in the referring object's namespace.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SecretKeyRef {
     /// The Secret's name.
     pub name: String,
@@ -205,6 +213,7 @@ pub struct SecretKeyRef {
 
 /// A Secret in the referring object's namespace, and optionally one of its keys.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SecretRef {
     /// The Secret's name.
     pub name: String,
@@ -275,6 +284,7 @@ pub struct AncestorRef {
     category = "tollgate"
 )]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct ConsumerSpec {
     /// Groups, for `acl` policies; forwarded in `x-consumer-groups`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -296,6 +306,7 @@ pub struct ConsumerSpec {
 
 /// Where some of a consumer's API keys are.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsumerKeys {
     /// A Secret labelled `tollgate.dev/credentials`, and optionally one of its keys.
@@ -304,6 +315,7 @@ pub struct ConsumerKeys {
 
 /// A basic-auth credential; the hash lives in a Secret.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsumerBasic {
     /// The username.
@@ -315,6 +327,7 @@ pub struct ConsumerBasic {
 
 /// Which verified tokens are this consumer.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsumerJwt {
     /// The token's `sub`.
@@ -326,6 +339,7 @@ pub struct ConsumerJwt {
 
 /// Which verified client certificates are this consumer.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ConsumerMtls {
     /// The certificate subject as the listener reports it, e.g. `CN=alice`.
     pub subject: String,

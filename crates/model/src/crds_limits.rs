@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// A rate limit: at most `requests` per `per` for each key, with a burst of `requests`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct RateLimit {
     /// Requests admitted per period.
@@ -28,6 +29,7 @@ pub struct RateLimit {
 
 /// A quota over a calendar window, counted in Redis.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct Quota {
     /// Requests per window.
@@ -47,6 +49,7 @@ pub struct Quota {
 
 /// An external authorization service.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct ExtAuth {
     /// `http://` or `https://` URL the check is sent to (GET).

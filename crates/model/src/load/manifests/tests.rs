@@ -225,3 +225,31 @@ spec: { keys: oops }
         p.problems[0]
     );
 }
+
+#[test]
+fn a_misspelt_field_in_our_resources_is_a_problem_at_its_line() {
+    // The API server prunes unknown fields in a cluster; from a file, a typo must not
+    // silently leave a route unprotected.
+    let text = "\
+apiVersion: tollgate.dev/v1alpha1
+kind: Policy
+metadata: { name: p, namespace: default }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: r }]
+  keyAuht: {}
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: Consumer
+metadata: { name: c, namespace: default }
+spec:
+  basic: { username: c, passwordHashSecret: { name: s } }
+";
+    let p = parse(text);
+    assert_eq!(p.problems.len(), 2, "{:?}", p.problems);
+    let all = format!("{:?}", p.problems);
+    assert!(
+        all.contains("keyAuht") && all.contains("passwordHashSecret"),
+        "{all}"
+    );
+    assert!(p.resources.policies.is_empty() && p.resources.consumers.is_empty());
+}
