@@ -267,7 +267,6 @@ async fn process(
         let cx = crate::policy::AccessCx {
             consumers: &rt.consumers,
             passwords: &shared.passwords,
-            auth_client: &shared.auth_client,
         };
         let admitted = access.check(&cx, &mut parts.headers, &caller).await?;
         facts.consumer = admitted.consumer.as_ref().map(|c| c.name.clone());

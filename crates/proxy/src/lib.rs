@@ -18,6 +18,7 @@ mod handler;
 mod headers;
 mod limits;
 pub mod metrics;
+mod outbound;
 mod policy;
 mod router;
 mod runtime;

@@ -31,8 +31,6 @@ pub(crate) struct Shared {
     pub(crate) tracker: tokio_util::task::TaskTracker,
     /// Basic-auth password verification: slots and remembered results.
     pub(crate) passwords: crate::policy::PasswordChecks,
-    /// Pooled connections to `ext_auth` services.
-    pub(crate) auth_client: crate::policy::AuthClient,
 }
 
 impl Shared {
@@ -62,7 +60,6 @@ impl Shared {
             bound: ArcSwap::from_pointee(std::collections::HashMap::new()),
             tracker,
             passwords: crate::policy::PasswordChecks::new(),
-            auth_client: crate::policy::AuthClient::new(),
         }
     }
 

@@ -2,23 +2,13 @@
 //! service first; a 2xx admits the request (copying chosen headers of the answer
 //! upstream), anything else is the client's answer as the service wrote it.
 //!
-//! One pooled client per process (hyper-util's, over plain TCP or rustls): a check per
-//! request must not pay a connection setup each time, and a connection the service closed
-//! while idle is replaced by the pool rather than failing a request.
+//! Checks go through the process's pooled outbound client (`crate::outbound`).
 
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, header};
 use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tollgate_ir as ir;
 
 use crate::error::ProxyError;
@@ -90,7 +80,6 @@ impl ExtAuth {
     /// Asks the service; on a 2xx copies the chosen answer headers into `headers`.
     pub(crate) async fn check(
         &self,
-        client: &AuthClient,
         headers: &mut HeaderMap,
         asked: &Asked<'_>,
     ) -> Result<(), ProxyError> {
@@ -133,8 +122,7 @@ impl ExtAuth {
             }
         }
         let answer = tokio::time::timeout(self.timeout, async {
-            let res = client
-                .client
+            let res = crate::outbound::client()
                 .request(req)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -190,126 +178,5 @@ impl ExtAuth {
     /// Headers the service's answer writes upstream: a client must not send its own.
     pub(crate) fn written_headers(&self) -> impl Iterator<Item = &HeaderName> {
         self.to_upstream.iter()
-    }
-}
-
-/// The process's pooled client for authorization services.
-pub(crate) struct AuthClient {
-    client: Client<Connector, Empty<Bytes>>,
-}
-
-impl AuthClient {
-    pub(crate) fn new() -> Self {
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(Connector {
-                tls: Arc::new(std::sync::OnceLock::new()),
-            });
-        Self { client }
-    }
-}
-
-/// Plain TCP or rustls (Mozilla roots), by the URI's scheme.
-#[derive(Clone)]
-struct Connector {
-    tls: Arc<std::sync::OnceLock<Result<Arc<tollgate_tls::rustls::ClientConfig>, String>>>,
-}
-
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-
-impl tower_service::Service<Uri> for Connector {
-    type Response = TokioIo<AuthStream>;
-    type Error = std::io::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let tls = self.tls.clone();
-        Box::pin(async move {
-            let bad = |m: &str| std::io::Error::other(m.to_owned());
-            let https = uri.scheme_str() == Some("https");
-            let host = uri
-                .host()
-                .ok_or_else(|| bad("URL without host"))?
-                .to_owned();
-            let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-            let bare = host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned();
-            let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((bare, port)))
-                .await
-                .map_err(|_| bad("connect timed out"))??;
-            let _ = tcp.set_nodelay(true);
-            if !https {
-                return Ok(TokioIo::new(AuthStream::Plain(tcp)));
-            }
-            let cfg = tls
-                .get_or_init(|| {
-                    tollgate_tls::client_config(&tollgate_tls::UpstreamTlsSettings::default())
-                        .map_err(|e| e.to_string())
-                })
-                .clone()
-                .map_err(|e| bad(&e))?;
-            let stream = tollgate_tls::connect(cfg, &host, tcp)
-                .await
-                .map_err(std::io::Error::other)?;
-            Ok(TokioIo::new(AuthStream::Tls(Box::new(stream))))
-        })
-    }
-}
-
-/// A connection to an authorization service.
-pub(crate) enum AuthStream {
-    Plain(TcpStream),
-    Tls(Box<tollgate_tls::tokio_rustls::client::TlsStream<TcpStream>>),
-}
-
-impl Connection for AuthStream {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
-}
-
-impl AsyncRead for AuthStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Self::Tls(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for AuthStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Self::Tls(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_flush(cx),
-            Self::Tls(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Self::Tls(s) => Pin::new(s).poll_shutdown(cx),
-        }
     }
 }

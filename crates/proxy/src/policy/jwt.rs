@@ -4,12 +4,10 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderName, Request, header};
 use http_body_util::{BodyExt, Empty, Limited};
-use tokio::net::TcpStream;
 use tollgate_ir as ir;
 use tollgate_jwt::{
     Algorithm, BoxFuture, ClaimHeaders, Fetch, FetchError, FetchResponse, JwksConfig, JwksLocation,
@@ -116,11 +114,10 @@ fn jwks(location: JwksLocation) -> Result<KeySource, String> {
     Ok(KeySource::Jwks(source))
 }
 
-/// A one-shot HTTP/1.1 GET over TCP or TLS (Mozilla roots). Key fetches happen minutes
-/// apart, so a pool would hold idle connections for nothing.
+/// JWKS and discovery GETs through the process's pooled outbound client
+/// (`crate::outbound`, shared with `ext_auth`).
 struct HttpFetch;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BODY: usize = 1 << 20;
 
 impl Fetch for HttpFetch {
@@ -131,41 +128,18 @@ impl Fetch for HttpFetch {
 
 async fn get(url: &str) -> Result<FetchResponse, FetchError> {
     let uri: http::Uri = url.parse().map_err(FetchError::new)?;
-    let tls = match uri.scheme_str() {
-        Some("https") => true,
-        Some("http") => false,
-        _ => return Err(FetchError::new(format!("unsupported URL {url}"))),
-    };
-    let host = uri
-        .host()
-        .ok_or_else(|| FetchError::new("URL without host"))?;
-    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    let authority = uri
-        .authority()
-        .map(|a| a.as_str().to_owned())
-        .unwrap_or_default();
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((bare, port)))
-        .await
-        .map_err(|_| FetchError::new(format!("connect to {authority} timed out")))?
-        .map_err(|e| FetchError::new(format!("connect to {authority}: {e}")))?;
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let req = Request::get(path)
-        .header(header::HOST, &authority)
+    if !matches!(uri.scheme_str(), Some("https" | "http")) {
+        return Err(FetchError::new(format!("unsupported URL {url}")));
+    }
+    let req = Request::get(uri)
         .header(header::ACCEPT, "application/json")
         .header(header::USER_AGENT, "tollgate")
         .body(Empty::<Bytes>::new())
         .map_err(FetchError::new)?;
-    let res = if tls {
-        let cfg = tollgate_tls::client_config(&tollgate_tls::UpstreamTlsSettings::default())
-            .map_err(FetchError::new)?;
-        let stream = tollgate_tls::connect(cfg, host, tcp)
-            .await
-            .map_err(FetchError::new)?;
-        send(stream, req).await?
-    } else {
-        send(tcp, req).await?
-    };
+    let res = crate::outbound::client()
+        .request(req)
+        .await
+        .map_err(|e| FetchError::new(format!("GET {url}: {e}")))?;
     let status = res.status().as_u16();
     let max_age = res
         .headers()
@@ -182,24 +156,6 @@ async fn get(url: &str) -> Result<FetchResponse, FetchError> {
         body,
         max_age,
     })
-}
-
-async fn send<S>(
-    stream: S,
-    req: Request<Empty<Bytes>>,
-) -> Result<http::Response<hyper::body::Incoming>, FetchError>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(FetchError::new)?;
-    tokio::spawn(async move {
-        // Ends when the response is read and the sender dropped.
-        let _ = conn.await;
-    });
-    sender.send_request(req).await.map_err(FetchError::new)
 }
 
 /// Header names a JWT policy writes upstream, which a client must not be able to send.

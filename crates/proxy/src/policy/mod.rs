@@ -21,7 +21,6 @@ use tollgate_ir as ir;
 
 pub(crate) use basic::PasswordChecks;
 pub(crate) use consumers::{ConsumerInfo, Consumers};
-pub(crate) use ext_auth::AuthClient;
 pub(crate) use jwt::Verifiers;
 
 use crate::error::ProxyError;
@@ -69,7 +68,6 @@ pub(crate) struct Admitted {
 pub(crate) struct AccessCx<'a> {
     pub(crate) consumers: &'a Consumers,
     pub(crate) passwords: &'a PasswordChecks,
-    pub(crate) auth_client: &'a AuthClient,
 }
 
 /// The request facts the access phase reads.
@@ -262,7 +260,7 @@ impl RouteAccess {
                 scheme: caller.scheme,
                 client_ip: caller.ip,
             };
-            ext.check(cx.auth_client, headers, &asked).await?;
+            ext.check(headers, &asked).await?;
         }
         Ok(admitted)
     }
