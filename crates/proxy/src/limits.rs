@@ -405,16 +405,21 @@ impl Key {
         } else {
             2
         };
-        self.push_ascii(&digits[skip..]);
+        // ASCII digits: valid UTF-8.
+        self.push(std::str::from_utf8(&digits[skip..]).unwrap_or(""));
     }
 
-    fn push_ascii(&mut self, b: &[u8]) {
-        if self.heap.is_none() && self.len + b.len() <= self.buf.len() {
-            self.buf[self.len..self.len + b.len()].copy_from_slice(b);
-            self.len += b.len();
+    fn push(&mut self, s: &str) {
+        if let Some(h) = &mut self.heap {
+            h.push_str(s);
+        } else if self.len + s.len() <= self.buf.len() {
+            self.buf[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+            self.len += s.len();
         } else {
-            // Only ASCII is pushed here, so it is valid UTF-8.
-            let _ = std::fmt::Write::write_str(self, std::str::from_utf8(b).unwrap_or(""));
+            let mut h = String::with_capacity(self.len + s.len());
+            h.push_str(self.as_str());
+            h.push_str(s);
+            self.heap = Some(h);
         }
     }
 
@@ -429,17 +434,7 @@ impl Key {
 
 impl std::fmt::Write for Key {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        if let Some(h) = &mut self.heap {
-            h.push_str(s);
-        } else if self.len + s.len() <= self.buf.len() {
-            self.buf[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
-            self.len += s.len();
-        } else {
-            let mut h = String::with_capacity(self.len + s.len());
-            h.push_str(self.as_str());
-            h.push_str(s);
-            self.heap = Some(h);
-        }
+        self.push(s);
         Ok(())
     }
 }
@@ -459,10 +454,10 @@ fn ip_key(k: &mut Key, ip: IpAddr) {
             }
         },
     };
-    k.push_ascii(b"ip:");
+    k.push("ip:");
     for (i, octet) in v4.octets().into_iter().enumerate() {
         if i > 0 {
-            k.push_ascii(b".");
+            k.push(".");
         }
         k.push_u8(octet);
     }

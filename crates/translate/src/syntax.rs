@@ -244,29 +244,44 @@ pub(crate) fn regex(re: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests;
 
-/// A stored password hash the proxy can verify: an argon2 PHC string (`$argon2id$…`,
-/// `$argon2i$…`, `$argon2d$…`) or a bcrypt hash (`$2a$`/`$2b$`/`$2y$`, 60 characters).
-/// Plaintext is refused so a password never sits in a config file.
+/// A stored password hash the proxy can verify, checked as fully as the proxy will load
+/// it: an argon2 PHC string (`$argon2id$…`, `$argon2i$…`, `$argon2d$…`) that parses, or a
+/// bcrypt hash in its exact layout (`$2a$`/`$2b$`/`$2y$`, cost 04–31, `$`, 53 characters
+/// of `./A-Za-z0-9`). Plaintext is refused so a password never sits in a config file.
 pub(crate) fn password_hash(h: &str) -> Result<(), String> {
     let argon = ["$argon2id$", "$argon2i$", "$argon2d$"];
     if argon.iter().any(|p| h.starts_with(p)) {
         // $argon2id$v=19$m=..,t=..,p=..$salt$hash
-        if h.split('$').count() == 6 {
+        if h.split('$').count() != 6 {
+            return Err("this argon2 hash is not a complete PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash)".into());
+        }
+        return argon2::PasswordHash::new(h)
+            .map(drop)
+            .map_err(|e| format!("not a valid argon2 hash: {e}"));
+    }
+    if ["$2a$", "$2b$", "$2y$"].iter().any(|p| h.starts_with(p)) {
+        if h.len() != 60 {
+            return Err(format!(
+                "a bcrypt hash is 60 characters, this one is {}",
+                h.len()
+            ));
+        }
+        let cost_ok = h
+            .get(4..6)
+            .and_then(|c| c.parse::<u32>().ok())
+            .is_some_and(|c| (4..=31).contains(&c));
+        let body_ok = h.get(6..7) == Some("$")
+            && h.get(7..).is_some_and(|b| {
+                b.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'/')
+            });
+        if cost_ok && body_ok {
             return Ok(());
         }
         return Err(
-            "this argon2 hash is not a complete PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash)"
+            "not a valid bcrypt hash ($2b$, a cost from 04 to 31, $, 53 characters of ./A-Za-z0-9)"
                 .into(),
         );
-    }
-    if ["$2a$", "$2b$", "$2y$"].iter().any(|p| h.starts_with(p)) {
-        if h.len() == 60 {
-            return Ok(());
-        }
-        return Err(format!(
-            "a bcrypt hash is 60 characters, this one is {}",
-            h.len()
-        ));
     }
     Err("expected an argon2 (`$argon2id$…`) or bcrypt (`$2b$…`) hash, not a plaintext password; make one with `tollgate hash-password`".into())
 }
