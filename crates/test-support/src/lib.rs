@@ -20,6 +20,7 @@
 pub mod client;
 pub mod grpc;
 pub mod jwt;
+pub mod oidc;
 pub mod pki;
 pub mod process;
 pub mod redis_server;
