@@ -11,6 +11,13 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 
+// oidc-provider 9 calls crypto.hash (Node.js 20.12 and later); say so plainly rather
+// than fail on the first token request.
+if (typeof crypto.hash !== 'function') {
+  console.error(`oidc-provider 9 needs Node.js 20.12 or later; this is ${process.version}`);
+  process.exit(1);
+}
+
 // stdout carries exactly one line (the issuer) for the parent to read; oidc-provider
 // prints its notices with console.info, so every console write goes to stderr.
 console.log = console.error;

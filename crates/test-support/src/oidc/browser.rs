@@ -156,6 +156,8 @@ impl Browser {
     /// Logs `user` in: follows redirects from `start_url` (a gateway URL or an
     /// authorization URL) to the provider's login form, submits `login=user`, and
     /// follows every redirect after it. Returns the URLs requested and the last response.
+    /// Fails if no login form is reached (with a provider session already there, no form
+    /// is shown: use [`follow`](Self::follow)).
     pub fn login(&self, start_url: &str, user: &str) -> anyhow::Result<(Vec<String>, Page)> {
         self.login_while(start_url, user, |_| true)
     }
