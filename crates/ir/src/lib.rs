@@ -19,7 +19,7 @@ pub mod tls;
 pub use limits::{LimitKey, LimitStore, Quota, QuotaWindow, RateLimit, RedisSettings};
 pub use policies::{
     Acl, BasicAuth, BasicCredential, Consumer, ExtAuth, IpFilter, JwtAuth, JwtIdentity, JwtKeys,
-    KeyAuth, RoutePolicies,
+    KeyAuth, OidcAuth, RoutePolicies,
 };
 pub use tls::{CertKeyPem, ClientAuth, ListenerTls, REDACTED, TlsVersion, UpstreamTls};
 
@@ -546,7 +546,8 @@ pub mod opt_duration {
 
 impl Snapshot {
     /// A copy safe to show (`/config`, `tollgate translate`): every secret (private keys
-    /// today; API key digests, password hashes, JWT secrets) replaced by [`REDACTED`].
+    /// today; API key digests, password hashes, JWT and OIDC secrets) replaced by
+    /// [`REDACTED`].
     pub fn redacted(&self) -> Self {
         let mut s = self.clone();
         for l in s.listeners.values_mut() {
@@ -572,13 +573,17 @@ impl Snapshot {
         }
         for l in s.listeners.values_mut() {
             for r in l.virtual_hosts.iter_mut().flat_map(|v| v.routes.iter_mut()) {
-                if let Some(JwtKeys::Secret(secret)) = r
-                    .policies
-                    .as_mut()
-                    .and_then(|p| p.jwt.as_mut())
-                    .map(|j| &mut j.keys)
-                {
+                let Some(p) = r.policies.as_mut() else {
+                    continue;
+                };
+                if let Some(JwtKeys::Secret(secret)) = p.jwt.as_mut().map(|j| &mut j.keys) {
                     *secret = REDACTED.to_owned();
+                }
+                if let Some(o) = &mut p.oidc {
+                    o.client_secret = REDACTED.to_owned();
+                    if let Some(s) = &mut o.session_secret {
+                        *s = REDACTED.to_owned();
+                    }
                 }
             }
         }

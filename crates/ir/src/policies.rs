@@ -69,6 +69,9 @@ pub struct RoutePolicies {
     /// Verified client certificates mapped to consumers.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mtls_auth: bool,
+    /// OpenID Connect browser login (and bearer tokens from the same provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<Box<OidcAuth>>,
     /// Consumer and group authorization.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<Acl>,
@@ -86,7 +89,11 @@ pub struct RoutePolicies {
 impl RoutePolicies {
     /// Whether any authentication method is configured.
     pub fn authenticates(&self) -> bool {
-        self.key_auth.is_some() || self.basic_auth.is_some() || self.jwt.is_some() || self.mtls_auth
+        self.key_auth.is_some()
+            || self.basic_auth.is_some()
+            || self.jwt.is_some()
+            || self.mtls_auth
+            || self.oidc.is_some()
     }
 }
 
@@ -147,6 +154,49 @@ pub enum JwtKeys {
     Discovery(String),
     /// An HMAC secret.
     Secret(String),
+}
+
+/// OpenID Connect login: the authorization code flow with PKCE, a sealed session
+/// cookie, refresh and logout; `Authorization: Bearer` tokens from the same provider are
+/// verified instead of redirecting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcAuth {
+    /// The issuer URL or its `/.well-known/openid-configuration` URL.
+    pub discovery: String,
+    /// Required `iss`; the discovered one when `None`.
+    pub issuer: Option<String>,
+    /// The client registered at the provider.
+    pub client_id: String,
+    /// Its secret (`client_secret_basic`).
+    pub client_secret: String,
+    /// Path of the redirect URI on this gateway, e.g. `/callback`; or a full URL.
+    pub redirect_uri: String,
+    /// Path that ends the session.
+    pub logout_path: Option<String>,
+    /// Where the provider sends the browser after logout.
+    pub post_logout_redirect_uri: Option<String>,
+    /// Scopes requested; `openid` is always among them.
+    pub scopes: Vec<String>,
+    /// Session-cookie key material; `None`: a random key per process.
+    pub session_secret: Option<String>,
+    /// Session cookie name.
+    pub cookie_name: String,
+    /// Longest a session lasts, refreshes included.
+    #[serde(with = "crate::duration")]
+    pub session_lifetime: Duration,
+    /// Accepted `aud` of bearer tokens; empty: the client id.
+    pub audiences: Vec<String>,
+    /// Allowed signing algorithms.
+    pub algorithms: Vec<String>,
+    /// Clock-skew tolerance.
+    #[serde(with = "crate::duration")]
+    pub leeway: Duration,
+    /// `(claim, header)` pairs copied upstream from the ID token (or bearer token).
+    pub claims_to_headers: Vec<(String, String)>,
+    /// Send the session's access token upstream as `Authorization: Bearer`.
+    pub forward_access_token: bool,
+    /// `WWW-Authenticate` realm for API requests.
+    pub realm: String,
 }
 
 /// External authorization service.

@@ -1,22 +1,27 @@
 //! OpenID Connect Discovery 1.0: the provider metadata document supplies `issuer` and
-//! `jwks_uri`.
+//! `jwks_uri` (for verification) and the endpoints a login flow needs.
 
 use serde::Deserialize;
 
 /// The well-known path (OpenID Connect Discovery 1.0 §4).
 pub(crate) const WELL_KNOWN: &str = "/.well-known/openid-configuration";
 
-/// What we take from a provider's metadata.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Discovered {
-    pub(crate) issuer: String,
-    pub(crate) jwks_uri: String,
-}
-
-#[derive(Deserialize)]
-struct Metadata {
-    issuer: String,
-    jwks_uri: String,
+/// What we take from a provider's metadata document.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct ProviderMetadata {
+    /// `issuer`, exactly as tokens must carry it.
+    pub issuer: String,
+    /// `jwks_uri`.
+    pub jwks_uri: String,
+    /// `authorization_endpoint`: where a browser login starts.
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    /// `token_endpoint`: where codes and refresh tokens are exchanged.
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+    /// `end_session_endpoint` (RP-Initiated Logout 1.0).
+    #[serde(default)]
+    pub end_session_endpoint: Option<String>,
 }
 
 /// The metadata URL and the issuer it implies. `url` may be the issuer itself or the full
@@ -36,8 +41,8 @@ pub(crate) fn locate(url: &str) -> (String, String) {
 /// exactly; one implied by the URL may differ by a trailing `/` (the URL loses it when the
 /// well-known path is appended), and the document's spelling is then the one tokens must
 /// carry.
-pub(crate) fn parse(body: &[u8], expected: &str, exact: bool) -> Result<Discovered, String> {
-    let meta: Metadata = serde_json::from_slice(body)
+pub(crate) fn parse(body: &[u8], expected: &str, exact: bool) -> Result<ProviderMetadata, String> {
+    let meta: ProviderMetadata = serde_json::from_slice(body)
         .map_err(|e| format!("not an OpenID provider metadata document: {e}"))?;
     let same = if exact {
         meta.issuer == expected
@@ -50,16 +55,23 @@ pub(crate) fn parse(body: &[u8], expected: &str, exact: bool) -> Result<Discover
             meta.issuer
         ));
     }
-    if !(meta.jwks_uri.starts_with("https://") || meta.jwks_uri.starts_with("http://")) {
-        return Err(format!(
-            "jwks_uri {:?} is not an http(s) URL",
-            meta.jwks_uri
-        ));
+    let endpoints = [
+        ("jwks_uri", Some(&meta.jwks_uri)),
+        (
+            "authorization_endpoint",
+            meta.authorization_endpoint.as_ref(),
+        ),
+        ("token_endpoint", meta.token_endpoint.as_ref()),
+        ("end_session_endpoint", meta.end_session_endpoint.as_ref()),
+    ];
+    for (name, url) in endpoints {
+        if let Some(url) = url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(format!("{name} {url:?} is not an http(s) URL"));
+        }
     }
-    Ok(Discovered {
-        issuer: meta.issuer,
-        jwks_uri: meta.jwks_uri,
-    })
+    Ok(meta)
 }
 
 #[cfg(test)]
@@ -84,6 +96,21 @@ mod tests {
         assert!(parse(doc, "https://idp.example/", true).is_err());
         assert!(parse(doc, "https://evil.example", false).is_err());
         let bad = br#"{"issuer":"https://idp.example","jwks_uri":"file:///etc/passwd"}"#;
+        assert!(parse(bad, "https://idp.example", true).is_err());
+        let full = br#"{"issuer":"https://idp.example","jwks_uri":"https://idp.example/k",
+            "authorization_endpoint":"https://idp.example/auth","token_endpoint":"https://idp.example/token",
+            "end_session_endpoint":"https://idp.example/logout","scopes_supported":["openid"]}"#;
+        let meta = parse(full, "https://idp.example", true).expect("metadata");
+        assert_eq!(
+            meta.token_endpoint.as_deref(),
+            Some("https://idp.example/token")
+        );
+        assert_eq!(
+            meta.end_session_endpoint.as_deref(),
+            Some("https://idp.example/logout")
+        );
+        let bad = br#"{"issuer":"https://idp.example","jwks_uri":"https://idp.example/k",
+            "token_endpoint":"javascript:alert(1)"}"#;
         assert!(parse(bad, "https://idp.example", true).is_err());
     }
 }

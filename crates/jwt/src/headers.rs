@@ -57,6 +57,11 @@ impl ClaimHeaders {
         self.mappings.iter().map(|(_, h)| h)
     }
 
+    /// The claims this mapping reads (a session keeps only these).
+    pub fn claim_names(&self) -> impl Iterator<Item = &str> {
+        self.mappings.iter().map(|(c, _)| c.as_str())
+    }
+
     /// The headers for these claims, in configuration order. A missing or `null` claim
     /// sets no header. Strings go as they are; numbers and booleans as JSON text; arrays
     /// of those joined with `,`; objects and nested arrays as compact JSON (whose escaping

@@ -46,6 +46,7 @@ mod verifier;
 pub use alg::{Algorithm, UnknownAlgorithm};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use consumer::{ConsumerLookup, ConsumerMap};
+pub use discovery::ProviderMetadata;
 pub use error::{ConfigError, JwtError, www_authenticate_missing};
 pub use fetch::{BoxFuture, Fetch, FetchError, FetchResponse, max_age};
 pub use headers::{ClaimHeaders, bearer_token};

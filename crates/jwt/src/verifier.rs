@@ -191,6 +191,12 @@ impl Verifier {
         &self.inner.config
     }
 
+    /// Where the keys come from (an OIDC client reads the provider's endpoints from a
+    /// discovery source's snapshot).
+    pub fn key_source(&self) -> &KeySource {
+        &self.inner.keys
+    }
+
     /// Counters.
     pub fn stats(&self) -> VerifierStats {
         VerifierStats {

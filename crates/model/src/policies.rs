@@ -90,6 +90,9 @@ pub struct Policies {
     pub jwt: Option<Spanned<JwtAuth>>,
     /// A verified client certificate (an mTLS listener) mapped to a consumer.
     pub mtls_auth: Option<Spanned<MtlsAuth>>,
+    /// OpenID Connect browser login with a session cookie; bearer tokens from the same
+    /// provider for API calls.
+    pub oidc: Option<Spanned<OidcAuth>>,
     /// Which consumers and groups may pass.
     pub acl: Option<Spanned<Acl>>,
     /// An external authorization service that must admit the request.
@@ -158,6 +161,59 @@ pub struct JwtAuth {
     pub realm: Option<String>,
     /// Keep the `Authorization` header on the upstream request (default true).
     pub forward_token: Option<bool>,
+}
+
+/// OpenID Connect login (authorization code flow with PKCE). A browser without a session
+/// is sent to the provider and comes back to `redirect_path` with a code, which the
+/// gateway exchanges for tokens and turns into an encrypted session cookie. Requests
+/// with `Authorization: Bearer` are API calls: the token is verified, nobody is redirected.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcAuth {
+    /// The issuer URL or its `/.well-known/openid-configuration` URL.
+    pub discovery: Option<Spanned<String>>,
+    /// Required `iss` (default: the discovered issuer).
+    pub issuer: Option<String>,
+    /// The client id registered at the provider.
+    pub client_id: Option<Spanned<String>>,
+    /// The client secret, as written (prefer `client_secret_file`).
+    pub client_secret: Option<Spanned<String>>,
+    /// A file holding the client secret (trailing newline ignored).
+    pub client_secret_file: Option<Spanned<String>>,
+    /// The redirect URI registered at the provider: a path on this gateway
+    /// (default `/oauth2/callback`) or a full URL.
+    pub redirect_path: Option<Spanned<String>>,
+    /// A path that ends the session (and the provider's, when it has an
+    /// `end_session_endpoint`).
+    pub logout_path: Option<Spanned<String>>,
+    /// Where the provider sends the browser after logout (registered at the provider).
+    pub post_logout_redirect_uri: Option<Spanned<String>>,
+    /// Scopes to request (default `[openid]`; `openid` is added when missing).
+    pub scopes: Option<Vec<String>>,
+    /// Key material for the session cookie, at least 32 bytes, as written.
+    pub session_secret: Option<Spanned<String>>,
+    /// A file holding it. Without either, each process makes a random key: sessions then
+    /// end when it restarts and are not shared between replicas.
+    pub session_secret_file: Option<Spanned<String>>,
+    /// Session cookie name (default `tollgate_session`).
+    pub cookie_name: Option<Spanned<String>>,
+    /// Longest a session lasts, refreshes included (default 24h).
+    pub session_lifetime: Option<Dur>,
+    /// Accepted `aud` of bearer tokens (default: the client id).
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// The algorithm allow-list (default RS256, PS256, ES256, EdDSA).
+    pub algorithms: Option<Vec<Spanned<String>>>,
+    /// Clock-skew tolerance (default 30s).
+    pub leeway: Option<Dur>,
+    /// Copy ID-token claims into upstream request headers: `{ claim: header }`.
+    #[serde(default)]
+    pub claims_to_headers: BTreeMap<String, String>,
+    /// Send the session's access token upstream as `Authorization: Bearer` (default false).
+    #[serde(default)]
+    pub forward_access_token: bool,
+    /// The realm in `WWW-Authenticate` for API requests (default: the route name).
+    pub realm: Option<String>,
 }
 
 /// mTLS authentication: the listener verified a client certificate; its subject must

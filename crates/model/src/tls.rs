@@ -81,6 +81,13 @@ impl crate::native::Document {
         if let Some(r) = &self.redis {
             out.extend(r.value.ca_file.iter());
         }
+        for r in &self.routes {
+            let oidc = r.policies.as_ref().and_then(|p| p.value.oidc.as_ref());
+            if let Some(o) = oidc {
+                out.extend(o.value.client_secret_file.iter());
+                out.extend(o.value.session_secret_file.iter());
+            }
+        }
         out
     }
 }

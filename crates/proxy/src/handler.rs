@@ -81,6 +81,8 @@ struct LogFacts {
     limits: Option<crate::limits::Verdict>,
     /// The limit that refused the request.
     limited_by: Option<String>,
+    /// A refreshed OIDC session's cookie, set on whatever the answer is.
+    set_cookie: Option<HeaderValue>,
 }
 
 /// Serves one request. Never fails: errors are answered.
@@ -109,6 +111,7 @@ pub(crate) async fn handle(
         consumer: None,
         limits: None,
         limited_by: None,
+        set_cookie: None,
     };
     let result = if conn.overloaded {
         Err(ProxyError::Overloaded)
@@ -130,6 +133,9 @@ pub(crate) async fn handle(
         for (name, value) in v.headers() {
             res.headers_mut().insert(name, value);
         }
+    }
+    if let Some(c) = facts.set_cookie.take() {
+        res.headers_mut().append(header::SET_COOKIE, c);
     }
     if conn.overloaded && version <= http::Version::HTTP_11 {
         res.headers_mut()
@@ -258,6 +264,7 @@ async fn process(
         let caller = crate::policy::Caller {
             ip,
             query,
+            path: &path,
             subject: conn.client_subject.as_deref(),
             method: &parts.method,
             target,
@@ -269,6 +276,10 @@ async fn process(
             passwords: &shared.passwords,
         };
         let admitted = access.check(&cx, &mut parts.headers, &caller).await?;
+        if let Some(answer) = admitted.answer {
+            return Ok(answer);
+        }
+        facts.set_cookie = admitted.set_cookie;
         facts.consumer = admitted.consumer.as_ref().map(|c| c.name.clone());
         consumer = admitted.consumer;
         strip_query = admitted.strip_query;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Uri;
-use http_body_util::Empty;
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -22,10 +22,10 @@ use crate::tls::UpstreamIo;
 /// Bound on opening one connection (TCP and TLS).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The pooled client (GETs without a body). Built on first use; it spawns nothing until
+/// The pooled client. Built on first use; it spawns nothing until
 /// a request is made.
-pub(crate) fn client() -> &'static Client<Connector, Empty<Bytes>> {
-    static CLIENT: OnceLock<Client<Connector, Empty<Bytes>>> = OnceLock::new();
+pub(crate) fn client() -> &'static Client<Connector, Full<Bytes>> {
+    static CLIENT: OnceLock<Client<Connector, Full<Bytes>>> = OnceLock::new();
     CLIENT.get_or_init(|| {
         Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))

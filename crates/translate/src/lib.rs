@@ -38,6 +38,7 @@ pub mod k8s;
 mod limits;
 mod listeners;
 mod merge;
+mod oidc;
 mod policies;
 mod problems;
 mod routes;

@@ -190,6 +190,10 @@ pub(crate) fn route_policies(
             }
         }),
         jwt: pol.jwt.as_ref().map(|j| jwt(j, route_name, cx)),
+        oidc: pol
+            .oidc
+            .as_ref()
+            .map(|o| Box::new(crate::oidc::oidc(o, route_name, cx))),
         mtls_auth: pol.mtls_auth.as_ref().is_some_and(|m| {
             if !known.any_mtls {
                 cx.push(
@@ -213,7 +217,7 @@ pub(crate) fn route_policies(
     if out.acl.is_some() && !out.authenticates() {
         cx.push(
             cx.pos_of(spanned),
-            "acl needs an authentication policy on the same route (key_auth, basic_auth, jwt or mtls_auth) to know the consumer",
+            "acl needs an authentication policy on the same route (key_auth, basic_auth, jwt, oidc or mtls_auth) to know the consumer",
         );
     }
     Some(Box::new(out))
@@ -315,53 +319,8 @@ fn jwt(j: &Spanned<model::JwtAuth>, route_name: &str, cx: &mut Scope<'_, '_>) ->
         }
     };
     let hmac = matches!(keys, ir::JwtKeys::Secret(_));
-    let algorithms: Vec<String> = match &v.algorithms {
-        Some(list) => {
-            if list.is_empty() {
-                cx.push(here, "jwt.algorithms is empty; remove it for the default");
-            }
-            for a in list {
-                if !JWT_ALGORITHMS.contains(&a.value.as_str()) {
-                    cx.push(
-                        cx.pos_of(a),
-                        format_args!(
-                            "unknown algorithm {:?} (known: {}); `none` is never accepted",
-                            a.value,
-                            JWT_ALGORITHMS.join(", ")
-                        ),
-                    );
-                } else if a.value.starts_with("HS") != hmac {
-                    cx.push(
-                        cx.pos_of(a),
-                        format_args!(
-                            "{} needs {}",
-                            a.value,
-                            if hmac {
-                                "a public key from `jwks_uri` or `discovery`, not `secret`"
-                            } else {
-                                "`secret` (an HMAC key never comes from a JWKS)"
-                            }
-                        ),
-                    );
-                }
-            }
-            list.iter().map(|a| a.value.clone()).collect()
-        }
-        None if hmac => vec!["HS256".to_owned()],
-        None => ["RS256", "PS256", "ES256", "EdDSA"]
-            .map(str::to_owned)
-            .to_vec(),
-    };
-    let mut claims_to_headers = Vec::with_capacity(v.claims_to_headers.len());
-    for (claim, header) in &v.claims_to_headers {
-        if !syntax::is_token(header) {
-            cx.push(
-                here,
-                format_args!("claims_to_headers: {header:?} is not a valid header name"),
-            );
-        }
-        claims_to_headers.push((claim.clone(), header.to_ascii_lowercase()));
-    }
+    let algorithms = jwt_algorithms("jwt", v.algorithms.as_ref(), hmac, here, cx);
+    let claims_to_headers = claim_headers(&v.claims_to_headers, here, cx);
     ir::JwtAuth {
         keys,
         issuer: v.issuer.clone(),
@@ -474,6 +433,76 @@ fn acl(a: &model::Acl, known: &KnownConsumers<'_>, cx: &mut Scope<'_, '_>) -> ir
         && out.deny_consumers.is_empty()
     {
         cx.here("acl is empty; give allow_* or deny_* lists or remove it");
+    }
+    out
+}
+
+/// A JWT algorithm allow-list: the given one, checked, or the default for the key kind.
+pub(crate) fn jwt_algorithms(
+    block: &str,
+    list: Option<&Vec<Spanned<String>>>,
+    hmac: bool,
+    here: Pos,
+    cx: &mut Scope<'_, '_>,
+) -> Vec<String> {
+    let Some(list) = list else {
+        return if hmac {
+            vec!["HS256".to_owned()]
+        } else {
+            ["RS256", "PS256", "ES256", "EdDSA"]
+                .map(str::to_owned)
+                .to_vec()
+        };
+    };
+    if list.is_empty() {
+        cx.push(
+            here,
+            format_args!("{block}.algorithms is empty; remove it for the default"),
+        );
+    }
+    for a in list {
+        if !JWT_ALGORITHMS.contains(&a.value.as_str()) {
+            cx.push(
+                cx.pos_of(a),
+                format_args!(
+                    "unknown algorithm {:?} (known: {}); `none` is never accepted",
+                    a.value,
+                    JWT_ALGORITHMS.join(", ")
+                ),
+            );
+        } else if a.value.starts_with("HS") != hmac {
+            cx.push(
+                cx.pos_of(a),
+                format_args!(
+                    "{} needs {}",
+                    a.value,
+                    if hmac {
+                        "a public key from `jwks_uri` or `discovery`, not `secret`"
+                    } else {
+                        "`secret` (an HMAC key never comes from a JWKS or a provider)"
+                    }
+                ),
+            );
+        }
+    }
+    list.iter().map(|a| a.value.clone()).collect()
+}
+
+/// `claims_to_headers`, with header names checked and lower-cased.
+pub(crate) fn claim_headers(
+    map: &BTreeMap<String, String>,
+    here: Pos,
+    cx: &mut Scope<'_, '_>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(map.len());
+    for (claim, header) in map {
+        if !syntax::is_token(header) {
+            cx.push(
+                here,
+                format_args!("claims_to_headers: {header:?} is not a valid header name"),
+            );
+        }
+        out.push((claim.clone(), header.to_ascii_lowercase()));
     }
     out
 }

@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use crate::clock::Clock;
-use crate::discovery::Discovered;
+use crate::discovery::ProviderMetadata;
 use crate::error::{ConfigError, JwtError};
 use crate::fetch::Fetch;
 use crate::keys::KeySet;
@@ -94,7 +94,7 @@ impl JwksConfig {
 #[derive(Debug)]
 pub struct KeySnapshot {
     keys: KeySet,
-    issuer: Option<String>,
+    provider: Option<Arc<ProviderMetadata>>,
 }
 
 impl KeySnapshot {
@@ -105,7 +105,12 @@ impl KeySnapshot {
 
     /// The issuer from OIDC discovery, when the keys came through it.
     pub fn issuer(&self) -> Option<&str> {
-        self.issuer.as_deref()
+        self.provider.as_ref().map(|p| p.issuer.as_str())
+    }
+
+    /// The provider's metadata, when the keys came through OIDC discovery.
+    pub fn provider(&self) -> Option<&Arc<ProviderMetadata>> {
+        self.provider.as_ref()
     }
 }
 
@@ -150,7 +155,7 @@ struct Shared {
     keys: watch::Sender<Option<Arc<KeySnapshot>>>,
     attempts: watch::Sender<Attempts>,
     control: Mutex<Control>,
-    discovered: Mutex<Option<Discovered>>,
+    discovered: Mutex<Option<Arc<ProviderMetadata>>>,
     /// Bumped whenever a refresh drops a key, so verification results cached under the
     /// old keys stop being served.
     removals: AtomicU64,

@@ -7,7 +7,10 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{JwksLocation, KeySnapshot, Outcome, Shared, lock};
-use crate::discovery;
+use crate::discovery::{self, ProviderMetadata};
+
+/// A fetched key set, the provider metadata it came through, and its max-age.
+type Fetched = (KeySet, Option<Arc<ProviderMetadata>>, Option<Duration>);
 use crate::keys::{KeySet, parse_remote_jwks};
 
 /// The first retry after a failure; doubled per failure up to `min_refresh`.
@@ -95,8 +98,8 @@ impl Shared {
             Err(_) => Err(format!("timed out after {:?}", self.config.fetch_timeout)),
         };
         attempt.outcome = match result {
-            Ok((keys, issuer, max_age)) => {
-                self.install(keys, issuer);
+            Ok((keys, provider, max_age)) => {
+                self.install(keys, provider);
                 Ok(max_age)
             }
             Err(error) => {
@@ -110,8 +113,8 @@ impl Shared {
         };
     }
 
-    async fn fetch_once(&self) -> Result<(KeySet, Option<String>, Option<Duration>), String> {
-        let (jwks_uri, issuer) = match &self.config.location {
+    async fn fetch_once(&self) -> Result<Fetched, String> {
+        let (jwks_uri, provider) = match &self.config.location {
             JwksLocation::Uri(uri) => (uri.clone(), None),
             JwksLocation::Discovery { url, issuer } => {
                 let known = lock(&self.discovered).clone();
@@ -124,11 +127,12 @@ impl Shared {
                         let found = discovery::parse(&body, expected, issuer.is_some())?;
                         tracing::info!(issuer = %found.issuer, jwks_uri = %found.jwks_uri, "OIDC discovery");
                         // Kept once found: the metadata names the provider, it does not rotate.
+                        let found = Arc::new(found);
                         *lock(&self.discovered) = Some(found.clone());
                         found
                     }
                 };
-                (found.jwks_uri, Some(found.issuer))
+                (found.jwks_uri.clone(), Some(found))
             }
         };
         let (body, max_age) = self.get(&jwks_uri).await?;
@@ -136,7 +140,7 @@ impl Shared {
         if !skipped.is_empty() {
             tracing::debug!(%jwks_uri, ?skipped, "JWKS keys skipped");
         }
-        Ok((keys, issuer, max_age))
+        Ok((keys, provider, max_age))
     }
 
     async fn get(&self, url: &str) -> Result<(Bytes, Option<Duration>), String> {
@@ -159,12 +163,12 @@ impl Shared {
 
     /// Publishes a fetched key set, unless it equals the current one: an unchanged set
     /// keeps its snapshot, so "did a refresh bring anything new" is a pointer comparison.
-    fn install(&self, keys: KeySet, issuer: Option<String>) {
+    fn install(&self, keys: KeySet, provider: Option<Arc<ProviderMetadata>>) {
         let current = self.keys.borrow().clone();
         let mut dropped = false;
         if let Some(current) = &current {
             let (old_ids, new_ids) = (current.keys.identities(), keys.identities());
-            if old_ids == new_ids && current.issuer == issuer {
+            if old_ids == new_ids && current.provider == provider {
                 return;
             }
             dropped = old_ids.iter().any(|id| !new_ids.contains(id));
@@ -175,7 +179,7 @@ impl Shared {
             .collect();
         tracing::info!(location = ?self.config.location, ?kids, "JWKS loaded");
         self.keys
-            .send_replace(Some(Arc::new(KeySnapshot { keys, issuer })));
+            .send_replace(Some(Arc::new(KeySnapshot { keys, provider })));
         if dropped {
             // After the new keys are visible: a verifier reads this count before it takes
             // the keys, so a result verified with a dropped key is always cached under an

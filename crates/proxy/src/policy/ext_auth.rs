@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, header};
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use tollgate_ir as ir;
 
 use crate::error::ProxyError;
@@ -84,7 +84,7 @@ impl ExtAuth {
         asked: &Asked<'_>,
     ) -> Result<(), ProxyError> {
         let mut req = Request::get(self.url.clone())
-            .body(Empty::<Bytes>::new())
+            .body(Full::<Bytes>::default())
             .map_err(|_| ProxyError::BadRequest("invalid request".into()))?;
         let h = req.headers_mut();
         if self.to_auth.is_empty() {

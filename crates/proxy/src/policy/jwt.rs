@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderName, Request, header};
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use tollgate_ir as ir;
 use tollgate_jwt::{
     Algorithm, BoxFuture, ClaimHeaders, Fetch, FetchError, FetchResponse, JwksConfig, JwksLocation,
@@ -104,7 +104,8 @@ fn build(j: &ir::JwtAuth, start_tasks: bool) -> Result<Option<Verifier>, String>
         .map_err(|e| format!("jwt: {e}"))
 }
 
-fn jwks(location: JwksLocation) -> Result<KeySource, String> {
+/// A self-refreshing JWKS source fetched through the outbound client.
+pub(super) fn jwks(location: JwksLocation) -> Result<KeySource, String> {
     let source = JwksSource::start(
         JwksConfig::new(location),
         Arc::new(HttpFetch),
@@ -134,7 +135,7 @@ async fn get(url: &str) -> Result<FetchResponse, FetchError> {
     let req = Request::get(uri)
         .header(header::ACCEPT, "application/json")
         .header(header::USER_AGENT, "tollgate")
-        .body(Empty::<Bytes>::new())
+        .body(Full::<Bytes>::default())
         .map_err(FetchError::new)?;
     let res = crate::outbound::client()
         .request(req)

@@ -11,6 +11,7 @@ mod basic;
 mod consumers;
 mod ext_auth;
 mod jwt;
+mod oidc;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub(crate) struct RouteAccess {
     key: Option<KeyMethod>,
     basic: Option<String>,
     jwt: Option<jwt::JwtMethod>,
+    oidc: Option<oidc::OidcMethod>,
     mtls: bool,
     acl: Option<ir::Acl>,
     ext: Option<ext_auth::ExtAuth>,
@@ -62,6 +64,11 @@ pub(crate) struct Admitted {
     pub(crate) consumer: Option<Arc<ConsumerInfo>>,
     /// A query parameter carrying the API key, to be removed before forwarding.
     pub(crate) strip_query: Option<String>,
+    /// The access phase's own answer (an OIDC login redirect, callback or logout): sent
+    /// instead of running the route.
+    pub(crate) answer: Option<http::Response<crate::body::ProxyBody>>,
+    /// A `Set-Cookie` for the response (a refreshed OIDC session).
+    pub(crate) set_cookie: Option<HeaderValue>,
 }
 
 /// What a check needs from the runtime and the process.
@@ -74,6 +81,8 @@ pub(crate) struct AccessCx<'a> {
 pub(crate) struct Caller<'a> {
     pub(crate) ip: IpAddr,
     pub(crate) query: Option<&'a str>,
+    /// The normalized request path (OIDC callback and logout paths).
+    pub(crate) path: &'a str,
     /// The verified client-certificate subject, on mTLS listeners.
     pub(crate) subject: Option<&'a str>,
     /// Method, target, host and scheme, for `ext_auth`.
@@ -133,6 +142,15 @@ impl<'a> PolicyCompiler<'a> {
             )?),
             None => None,
         };
+        let oidc = match &p.oidc {
+            Some(o) => Some(oidc::compile(
+                o,
+                self.previous.unwrap_or(&empty),
+                &mut self.verifiers,
+                self.start_tasks,
+            )?),
+            None => None,
+        };
         let key = match &p.key_auth {
             Some(k) => Some(KeyMethod {
                 header: k
@@ -163,6 +181,10 @@ impl<'a> PolicyCompiler<'a> {
             challenges.push(j.challenge.clone());
             reserved.extend(jwt::written_headers(j).cloned());
         }
+        if let Some(o) = &oidc {
+            challenges.push(o.challenge.clone());
+            reserved.extend(o.written_headers().cloned());
+        }
         let basic = p.basic_auth.as_ref().map(|b| {
             let realm = b.realm.replace(['"', '\\'], "'");
             format!("Basic realm=\"{realm}\", charset=\"UTF-8\"")
@@ -184,6 +206,7 @@ impl<'a> PolicyCompiler<'a> {
             key,
             basic,
             jwt,
+            oidc,
             mtls: p.mtls_auth,
             acl: p.acl.clone(),
             ext,
@@ -209,7 +232,11 @@ enum Outcome {
 impl RouteAccess {
     /// Whether the route authenticates (and so forwards consumer headers).
     fn authenticates(&self) -> bool {
-        self.key.is_some() || self.basic.is_some() || self.jwt.is_some() || self.mtls
+        self.key.is_some()
+            || self.basic.is_some()
+            || self.jwt.is_some()
+            || self.oidc.is_some()
+            || self.mtls
     }
 
     /// Runs the access phase on a request's headers: refuses it, or admits it with the
@@ -230,6 +257,12 @@ impl RouteAccess {
             }
         }
         let mut admitted = Admitted::default();
+        if let Some(o) = &self.oidc
+            && let Some(answer) = o.endpoint(headers, caller).await
+        {
+            admitted.answer = Some(answer?);
+            return Ok(admitted);
+        }
         for h in &self.reserved {
             headers.remove(h);
         }
@@ -237,6 +270,12 @@ impl RouteAccess {
             let consumer = self
                 .authenticate(cx, headers, caller, &mut admitted)
                 .await?;
+            if admitted.answer.is_some() {
+                return Ok(admitted);
+            }
+            if let Some(o) = &self.oidc {
+                o.strip_cookies(headers);
+            }
             if let Some(acl) = &self.acl {
                 authorize(acl, consumer.as_deref())?;
             }
@@ -273,11 +312,12 @@ impl RouteAccess {
         admitted: &mut Admitted,
     ) -> Result<Option<Arc<ConsumerInfo>>, ProxyError> {
         let mut refused: Option<ProxyError> = None;
-        for step in 0..4 {
+        for step in 0..5 {
             let outcome = match step {
                 0 => self.by_certificate(cx, caller),
                 1 => self.by_key(cx, headers, caller, admitted),
                 2 => self.by_token(cx, headers).await,
+                3 => self.by_session(cx, headers, caller, admitted).await,
                 _ => self.by_password(cx, headers).await,
             };
             match outcome {
@@ -288,10 +328,42 @@ impl RouteAccess {
                 }
             }
         }
+        if let Some(o) = &self.oidc
+            && refused.is_none()
+            && oidc::is_navigation(caller.method, headers)
+        {
+            // A browser without a session: off to the provider to log in.
+            admitted.answer = Some(o.login(caller).await?);
+            return Ok(None);
+        }
         Err(refused.unwrap_or_else(|| ProxyError::Unauthorized {
             message: "authentication required".into(),
             challenges: self.challenges.clone(),
         }))
+    }
+
+    async fn by_session(
+        &self,
+        cx: &AccessCx<'_>,
+        headers: &mut HeaderMap,
+        caller: &Caller<'_>,
+        admitted: &mut Admitted,
+    ) -> Outcome {
+        let Some(o) = &self.oidc else {
+            return Outcome::Absent;
+        };
+        match o.authenticate(headers, caller).await {
+            Ok(None) => Outcome::Absent,
+            Ok(Some(who)) => {
+                admitted.set_cookie = who.set_cookie;
+                Outcome::Admitted(
+                    cx.consumers
+                        .by_jwt(Some(&who.issuer), &who.subject)
+                        .cloned(),
+                )
+            }
+            Err(e) => Outcome::Refused(e),
+        }
     }
 
     fn by_certificate(&self, cx: &AccessCx<'_>, caller: &Caller<'_>) -> Outcome {

@@ -267,6 +267,9 @@ impl Browser {
             .arg("-o")
             .arg(&body)
             .args(["-w", "%{http_code}"]);
+        // What a browser's navigation sends, so a gateway can tell it from an API call;
+        // a caller's own Accept (later on the command line) replaces it.
+        cmd.args(["-H", "accept: text/html,application/xhtml+xml,*/*;q=0.8"]);
         for (k, v) in headers {
             cmd.arg("-H").arg(format!("{k}: {v}"));
         }

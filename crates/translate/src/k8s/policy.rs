@@ -101,6 +101,7 @@ pub(crate) fn compile(
             .as_ref()
             .map(|j| jwt(j, ns, &realm, idx, &mut problems)),
         mtls_auth: spec.mtls_auth.is_some(),
+        oidc: None,
         acl: spec.acl.as_ref().map(|a| acl(a, ns, known, &mut problems)),
         ext_auth: spec
             .ext_auth
