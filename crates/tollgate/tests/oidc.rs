@@ -19,9 +19,14 @@ const SESSION_SECRET: &str = "a-session-secret-of-at-least-thirty-two-bytes";
 const RESOURCE: &str = "https://orders.example";
 
 fn provider(access_ttl: u64) -> OidcProvider {
+    provider_with(access_ttl, 86_400)
+}
+
+fn provider_with(access_ttl: u64, refresh_ttl: u64) -> OidcProvider {
     OidcProvider::start(&json!({
         "clients": [],
         "access_token_ttl": access_ttl,
+        "refresh_token_ttl": refresh_ttl,
         "resource": { "indicator": RESOURCE, "audience": "orders", "scope": "orders:read" },
     }))
     .expect("the test OpenID provider starts")
@@ -53,7 +58,7 @@ consumers:
     jwt: {{ subject: alice }}
 routes:
   - name: app
-    match: {{ path: {{ prefix: / }} }}
+    match: {{ path: {{ prefix: /app }} }}
     policies:
       oidc:
         discovery: {issuer}
@@ -362,4 +367,72 @@ fn sessions_refresh_once_and_api_calls_bring_bearer_tokens() {
     let (_, page) = fresh.login(&app, "bob").unwrap();
     assert_eq!(page.status, 200, "{}", page.body);
     assert_eq!(seen(&page.body, "x-user").as_deref(), Some("bob"));
+}
+
+#[test]
+fn refused_codes_and_refresh_tokens_end_in_a_new_login() {
+    // Access and refresh tokens both live 3 s.
+    let idp = provider_with(3, 3);
+    let (_gw, _b, web) = start(&idp, false);
+    let app = format!("http://{web}/app");
+
+    // A code the provider refuses (here: altered on the way) is a 401, not a session.
+    let browser = Browser::new().unwrap();
+    let callback = format!("http://{web}/callback");
+    let (_, stop) = browser
+        .login_while(&app, "alice", |u| !u.starts_with(&callback))
+        .unwrap();
+    let to = stop.location().unwrap();
+    let code = query_param(&to, "code").unwrap();
+    let bad = to.replace(&code, &format!("{code}x"));
+    let r = browser.get(&bad).unwrap();
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(
+        r.body.contains("refused the authorization code"),
+        "{}",
+        r.body
+    );
+    assert_eq!(browser.cookie("tollgate_session").unwrap(), None);
+
+    // A session whose refresh token the provider no longer takes (expired here; revoked
+    // or rotated away alike) sends the browser to log in again.
+    let browser = Browser::new().unwrap();
+    let (_, page) = browser.login(&app, "alice").unwrap();
+    assert_eq!(page.status, 200, "{}", page.body);
+    let session = browser.cookie("tollgate_session").unwrap().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let cookie = format!("tollgate_session={session}");
+    let (status, _, body) = curl(&app, &[("cookie", &cookie), ("accept", "text/html")]);
+    assert_eq!(status, 302, "a navigation goes to log in again: {body}");
+    let (status, _, body) = curl(&app, &[("cookie", &cookie)]);
+    assert_eq!(status, 401, "an API call is told to authenticate: {body}");
+    assert_eq!(grants(&idp, "refresh_token"), 0, "the refresh was refused");
+}
+
+#[test]
+fn an_unreachable_provider_is_a_503_for_browsers_and_a_401_for_api_calls() {
+    let b = Backends::start(&["app"]);
+    let config = format!(
+        r#"
+listeners:
+  - {{ name: web, address: "127.0.0.1:0" }}
+services:
+  - {{ name: app, endpoints: ["{app}"] }}
+routes:
+  - name: app
+    match: {{ path: {{ prefix: / }} }}
+    policies:
+      oidc: {{ discovery: "http://{dead}", client_id: gw, client_secret: s }}
+    backends: [{{ service: app }}]
+"#,
+        app = b.ep(0),
+        dead = dead_port(),
+    );
+    let gw = gateway(&config);
+    let web = gw.listener("web").unwrap();
+    let r = get(web, "/", &[("accept", "text/html")]);
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("identity provider"), "{}", r.body);
+    let r = get(web, "/", &[]);
+    assert_eq!(r.status, 401, "{}", r.body);
 }

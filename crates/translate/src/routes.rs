@@ -2,7 +2,7 @@
 //! Ordering routes inside a virtual host is [`precedence`]'s job; grouping them by
 //! listener and host is the listeners module's.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tollgate_ir as ir;
 use tollgate_model::Spanned;
@@ -76,10 +76,75 @@ pub(crate) fn translate(
     consumers: &KnownConsumers<'_>,
     p: &mut Problems<'_>,
 ) -> Vec<Routed> {
-    routes
-        .iter()
-        .enumerate()
-        .map(|(order, at)| route(*at, order, known, consumers, p))
+    let mut out = Vec::with_capacity(routes.len());
+    // (hosts, path) → (client, route) of each OIDC endpoint, to catch two clients
+    // claiming one callback.
+    let mut endpoints: BTreeMap<(Vec<String>, String), (String, String)> = BTreeMap::new();
+    for (order, at) in routes.iter().enumerate() {
+        let routed = route(*at, order, known, consumers, p);
+        let extra = oidc_endpoints(&routed, order);
+        for e in &extra {
+            let ir::PathMatch::Exact(path) = &e.route.matches.path else {
+                continue;
+            };
+            let Some(o) = e.route.policies.as_ref().and_then(|p| p.oidc.as_ref()) else {
+                continue;
+            };
+            let client = format!("{} at {}", o.client_id, o.discovery);
+            let key = (e.hosts.clone(), path.clone());
+            match endpoints.get(&key) {
+                Some((other, first)) if *other != client => {
+                    let mut cx = Scope::new("route", &at.item.name, at.doc, p);
+                    cx.here(format_args!(
+                        "oidc: route {first:?} already uses {path} on the same hosts for another client; give each client its own redirect_path and logout_path"
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    endpoints.insert(key, (client, at.item.name.value.clone()));
+                }
+            }
+        }
+        out.push(routed);
+        out.extend(extra);
+    }
+    out
+}
+
+/// The OIDC callback and logout paths of a route with an `oidc` policy, as exact-path
+/// routes of their own with the same hosts, action and policies: the provider's redirect
+/// must reach the policy even when the route's own match (say `/app`) does not cover it.
+fn oidc_endpoints(r: &Routed, order: usize) -> Vec<Routed> {
+    let Some(o) = r.route.policies.as_ref().and_then(|p| p.oidc.as_ref()) else {
+        return Vec::new();
+    };
+    let callback = if o.redirect_uri.starts_with('/') {
+        Some(o.redirect_uri.clone())
+    } else {
+        url_path(&o.redirect_uri)
+    };
+    [("callback", callback), ("logout", o.logout_path.clone())]
+        .into_iter()
+        .filter_map(|(what, path)| {
+            let matches = ir::RouteMatch {
+                path: ir::PathMatch::Exact(path?),
+                ..ir::RouteMatch::default()
+            };
+            Some(Routed {
+                listeners: r.listeners.clone(),
+                hosts: r.hosts.clone(),
+                precedence: Precedence::of(&matches, order),
+                route: ir::Route {
+                    name: format!("{}/oidc-{what}", r.route.name),
+                    matches,
+                    filters: ir::Filters::default(),
+                    action: r.route.action.clone(),
+                    timeout: None,
+                    backend_timeout: None,
+                    policies: r.route.policies.clone(),
+                },
+            })
+        })
         .collect()
 }
 
@@ -201,4 +266,12 @@ fn forward(r: &Route, known: &Known<'_>, cx: &mut Scope<'_, '_>) -> ir::Action {
         });
     }
     ir::Action::Forward(backends)
+}
+
+/// The path of an absolute `http(s)://host/path?query` URL (`/` when it has none).
+fn url_path(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let path = rest.find('/').map_or("/", |i| &rest[i..]);
+    let end = path.find(['?', '#']).unwrap_or(path.len());
+    Some(path[..end].to_owned())
 }

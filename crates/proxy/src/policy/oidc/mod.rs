@@ -43,7 +43,8 @@ use crate::error::ProxyError;
 
 /// How long a login may take at the provider.
 const LOGIN_TTL: u64 = 600;
-/// Tokens this close to expiry are refreshed first, so they do not expire in flight.
+/// Tokens this close to expiry (at most a quarter of their life) are refreshed first, so
+/// they do not expire in flight.
 const EXPIRY_MARGIN: u64 = 5;
 /// Largest cookie value written; browsers drop cookies past about 4 KiB.
 const MAX_COOKIE: usize = 3800;
@@ -526,6 +527,7 @@ impl OidcMethod {
             .or(id_exp)
             .unwrap_or(t + 300)
             .min(started + self.lifetime);
+        let margin = EXPIRY_MARGIN.min(expires.saturating_sub(t) / 4);
         Ok(Session {
             iss,
             sub,
@@ -538,6 +540,7 @@ impl OidcMethod {
                 .clone()
                 .or_else(|| previous.and_then(|p| p.refresh_token.clone())),
             expires,
+            refresh_from: expires - margin,
             started,
         })
     }
@@ -589,7 +592,7 @@ impl OidcMethod {
             return Ok(None);
         }
         let mut set_cookie = None;
-        if t + EXPIRY_MARGIN >= session.expires {
+        if t >= session.refresh_from {
             let Some(rt) = session.refresh_token.clone() else {
                 return Ok(None);
             };

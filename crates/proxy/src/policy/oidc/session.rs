@@ -31,6 +31,10 @@ pub(crate) struct Session {
     /// Unix time the tokens expire: then the session is refreshed, or over.
     #[serde(rename = "e")]
     pub(crate) expires: u64,
+    /// Unix time from which a request refreshes first, a little before `expires` so the
+    /// tokens do not expire in flight.
+    #[serde(rename = "f")]
+    pub(crate) refresh_from: u64,
     /// Unix time of the login: `session_lifetime` counts from here, across refreshes.
     #[serde(rename = "t")]
     pub(crate) started: u64,
@@ -134,6 +138,7 @@ mod tests {
                 access_token: None,
                 refresh_token: None,
                 expires: 1,
+                refresh_from: 1,
                 started: 0,
             };
             Ok(Arc::new((s, "cookie".to_owned())))
