@@ -352,7 +352,8 @@ async function dispatch(req, res) {
 }
 
 const server = http.createServer((req, res) => { dispatch(req, res); });
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+// Port 0 (the OS picks) unless a demo asks for a fixed one (examples/oidc-demo.sh).
+await new Promise((resolve) => server.listen(config.port ?? 0, '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
 let current;
 try {
