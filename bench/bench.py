@@ -658,6 +658,32 @@ def hs256_token(secret):
     return f"{header}.{claims}.{b64(sig)}"
 
 
+def oidc_session(url, user="bench"):
+    """Logs in through the gateway at `url` (an OIDC route) and the test provider's login
+    form, as a browser would, and returns the gateway's session cookie value."""
+    import http.cookiejar
+    import re
+    import urllib.parse
+    import urllib.request
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    html = {"Accept": "text/html"}
+    with opener.open(urllib.request.Request(url, headers=html), timeout=30) as r:
+        page, at = r.read().decode(errors="replace"), r.geturl()
+    m = re.search(r'<form[^>]*action="([^"]+)"', page)
+    if not m:
+        raise SystemExit(f"no login form at {at}: {page[:300]}")
+    action = urllib.parse.urljoin(at, m.group(1))
+    data = urllib.parse.urlencode({"login": user}).encode()
+    with opener.open(urllib.request.Request(action, data=data, headers=html), timeout=30) as r:
+        r.read()
+    for c in jar:
+        if c.name == "tollgate_session":
+            return c.value
+    raise SystemExit("no tollgate_session cookie after the login")
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -720,6 +746,8 @@ def main(argv):
     p.add_argument("pairs", nargs="*")
     p = sub.add_parser("hs256-token", help="an HS256 JWT valid for a day, for auth_jwt")
     p.add_argument("secret")
+    p = sub.add_parser("oidc-session", help="log in through an OIDC route; print the cookie")
+    p.add_argument("url")
     p = sub.add_parser("report")
     p.add_argument("rows")
     p.add_argument("meta")
@@ -760,6 +788,8 @@ def main(argv):
         return check_body(a.url, a.size, a.ca, a.alpn, a.tls_version, a.tls_info, a.header)
     elif a.cmd == "hs256-token":
         print(hs256_token(a.secret))
+    elif a.cmd == "oidc-session":
+        print(oidc_session(a.url))
     elif a.cmd == "descendants":
         print(" ".join(str(p) for p in descendants(a.pid)))
     elif a.cmd == "snap":

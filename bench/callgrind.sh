@@ -4,14 +4,14 @@
 # and serves N1, then (a new process) N2 keep-alive GETs from one client; the difference
 # divided by N2 - N1 is the cost of one request, start-up and shutdown cancelled out.
 #
-#   bench/callgrind.sh                      # variants: plain key jwt rl_local
+#   bench/callgrind.sh                      # variants: plain key jwt rl_local oidc
 #   VARIANTS="plain key" N1=200 N2=1200 bench/callgrind.sh
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/tollgate-target}
 TOLLGATE_BIN=${TOLLGATE_BIN:-$CARGO_TARGET_DIR/release/tollgate}
 ECHO_BIN=${ECHO_BIN:-$CARGO_TARGET_DIR/release/tollgate-echo}
-VARIANTS=${VARIANTS:-"plain key jwt rl_local"}
+VARIANTS=${VARIANTS:-"plain key jwt rl_local oidc"}
 N1=${N1:-200}
 N2=${N2:-1200}
 SECRET='bench-secret-of-at-least-32-bytes-long!'
@@ -33,12 +33,14 @@ policy() {
     key) printf '    policies: { key_auth: { header: apikey } }\nconsumers: [{ name: bench, keys: ["k-bench-0000001"] }]\n' ;;
     jwt) printf '    policies: { jwt: { secret: "%s" } }\n' "$SECRET" ;;
     rl_local) printf '    policies: { rate_limit: { requests: 1000000000, per: 1h, key: ip } }\n' ;;
+    oidc) printf '    policies: { %s }\n' "$(oidc_policy)" ;;
   esac
 }
 header() {
   case $1 in
     key) echo "apikey: k-bench-0000001" ;;
     jwt) echo "Authorization: Bearer $(python3 "$BENCH_DIR/bench.py" hs256-token "$SECRET")" ;;
+    oidc) echo "Cookie: tollgate_session=$OIDC_COOKIE" ;;
     *) echo "x-bench: 1" ;;
   esac
 }
@@ -74,6 +76,27 @@ PY
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
   sed -n 's/^summary: //p' "$out"
 }
+
+# oidc: a real provider, and one login through a gateway run without callgrind; the
+# measured processes share its session secret, so the cookie opens there too.
+if [[ " $VARIANTS " == *" oidc "* ]]; then
+  source "$BENCH_DIR/oidc.sh"
+  read -r login_port login_admin < <(python3 "$BENCH_DIR/bench.py" free-ports 2)
+  oidc_start "$TMP" "$login_port"
+  cat >"$TMP/login.yaml" <<YAML
+listeners: [{ name: web, address: "127.0.0.1:$login_port" }]
+services: [{ name: echo, endpoints: ["$BACKEND"] }]
+routes:
+  - name: all
+    backends: [{ service: echo }]
+    policies: { $(oidc_policy) }
+YAML
+  "$TOLLGATE_BIN" run -c "$TMP/login.yaml" --admin "127.0.0.1:$login_admin" >"$TMP/login.log" 2>&1 &
+  login_pid=$!
+  python3 "$BENCH_DIR/bench.py" wait-http "http://127.0.0.1:$login_admin/readyz" 60 >/dev/null
+  OIDC_COOKIE=$(python3 "$BENCH_DIR/bench.py" oidc-session "http://127.0.0.1:$login_port/")
+  kill -TERM "$login_pid"; wait "$login_pid" 2>/dev/null || true
+fi
 
 printf '%-10s %14s\n' variant instr_per_req
 for v in $VARIANTS; do

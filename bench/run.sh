@@ -14,6 +14,8 @@
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/oidc.sh
+source "$BENCH_DIR/oidc.sh"
 ROOT_DIR=$(cd "$BENCH_DIR/.." && pwd)
 HELPER=$BENCH_DIR/bench.py
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
@@ -49,7 +51,7 @@ for _n in $ROUTE_COUNTS; do
   [[ $_n =~ ^[1-9][0-9]*$ ]] || { echo "[bench] error: ROUTE_COUNTS must be positive integers" >&2; exit 1; }
   ROUTE_SCENARIOS+="$(routes_name "$_n") "
 done
-SCENARIOS=${SCENARIOS:-"http1_6b http1_6b_log http1_16k https_6b h2_6b ${ROUTE_SCENARIOS}reload_load reload_rss auth_key auth_jwt rl_local rl_redis"}
+SCENARIOS=${SCENARIOS:-"http1_6b http1_6b_log http1_16k https_6b h2_6b ${ROUTE_SCENARIOS}reload_load reload_rss auth_key auth_jwt auth_oidc rl_local rl_redis"}
 POLICY_REDIS=${POLICY_REDIS:-redis://127.0.0.1:6379} # rl_redis: the Redis shared limits use
 PROXIES=${PROXIES:-"tollgate nginx haproxy"}
 PROXY_CPU=${PROXY_CPU:-0}          # core the proxy is pinned to
@@ -65,11 +67,11 @@ TOLLGATE_BIN=${TOLLGATE_BIN:-$CARGO_TARGET_DIR/release/tollgate}
 ECHO_BIN=${ECHO_BIN:-$CARGO_TARGET_DIR/release/tollgate-echo}
 
 # Tools each part needs, and the Debian package that has each tool.
-declare -A TOOL_PKG=([nginx]=nginx-light [haproxy]=haproxy [wrk]=wrk [h2load]=nghttp2-client
+declare -A TOOL_PKG=([nginx]=nginx-light [node]=nodejs [haproxy]=haproxy [wrk]=wrk [h2load]=nghttp2-client
   [hyperfine]=hyperfine [taskset]=util-linux [python3]=python3 [openssl]=openssl)
 declare -A SCENARIO_TOOLS=([http1_6b]="wrk" [http1_6b_log]="wrk" [http1_16k]="wrk"
   [https_6b]="wrk openssl" [h2_6b]="h2load openssl" [reload_load]="wrk" [reload_rss]="wrk"
-  [auth_key]="wrk" [auth_jwt]="wrk" [rl_local]="wrk" [rl_redis]="wrk")
+  [auth_key]="wrk" [auth_jwt]="wrk" [auth_oidc]="wrk node" [rl_local]="wrk" [rl_redis]="wrk")
 declare -A ROUTE_COUNT=()   # routes_* scenario name -> route count
 for _n in $ROUTE_COUNTS; do
   SCENARIO_TOOLS[$(routes_name "$_n")]="wrk"
@@ -561,6 +563,7 @@ policy_tollgate() {
   case $1 in
     key) echo "      key_auth: { header: apikey }" ;;
     jwt) echo "      jwt: { secret: \"$POLICY_SECRET\" }" ;;
+    oidc) echo "      $(oidc_policy)" ;;
     rl_local) echo "      rate_limit: { requests: 1000000000, per: 1h, key: ip }" ;;
     rl_redis) echo "      rate_limit: { requests: 1000000000, per: 1h, key: ip, store: redis }" ;;
   esac
@@ -599,6 +602,41 @@ policy_scenario() {
 }
 scenario_auth_key() { policy_scenario auth_key key "apikey: $POLICY_KEY"; }
 scenario_auth_jwt() { policy_scenario auth_jwt jwt "Authorization: Bearer $(py hs256-token "$POLICY_SECRET")"; }
+# auth_oidc: a logged-in browser session (sealed cookie opened, claims to headers) on
+# every request. The provider is the test one; one login through a gateway that is not
+# measured gives the cookie, which every measured process opens (same session secret).
+scenario_auth_oidc() {
+  local dir=$TMP/oidc login_port login_admin login_pid cookie
+  mkdir -p "$dir"
+  read -r login_port login_admin < <(py free-ports 2)
+  oidc_start "$dir" "$login_port" || {
+    py skip --scenario auth_oidc --proxy tollgate --reason "no OpenID provider" >>"$ROWS"
+    return 0
+  }
+  STARTED_PIDS+=("$OIDC_PID")
+  start_backend auth_oidc_login 6
+  cat >"$dir/login.yaml" <<YAML
+listeners: [{ name: web, address: "127.0.0.1:$login_port" }]
+services: [{ name: echo, endpoints: ["$BACKEND_ADDR"] }]
+routes:
+  - name: all
+    backends: [{ service: echo }]
+    policies: { $(oidc_policy) }
+YAML
+  "$TOLLGATE_BIN" run -c "$dir/login.yaml" --admin "127.0.0.1:$login_admin" >"$dir/login.log" 2>&1 &
+  login_pid=$!
+  STARTED_PIDS+=("$login_pid")
+  py wait-http "http://127.0.0.1:$login_admin/readyz" "$READY_TIMEOUT" "$login_pid" >/dev/null
+  cookie=$(py oidc-session "http://127.0.0.1:$login_port/") || cookie=""
+  stop_pid "$login_pid"
+  stop_pid "$BACKEND_PID"
+  if [[ -z $cookie ]]; then
+    py skip --scenario auth_oidc --proxy tollgate --reason "the login failed" >>"$ROWS"
+  else
+    policy_scenario auth_oidc oidc "Cookie: tollgate_session=$cookie"
+  fi
+  stop_pid "$OIDC_PID"
+}
 scenario_rl_local() { policy_scenario rl_local rl_local ""; }
 scenario_rl_redis() { policy_scenario rl_redis rl_redis ""; }
 

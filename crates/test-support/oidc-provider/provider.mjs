@@ -363,10 +363,13 @@ try {
   process.exit(2);
 }
 
-// The parent holds our stdin open; when it goes away (even killed), so do we.
-process.stdin.on('end', () => process.exit(0));
-process.stdin.on('close', () => process.exit(0));
-process.stdin.resume();
+// The parent holds our stdin open; when it goes away (even killed), so do we. Scripts
+// that stop it by pid themselves (the demo, the benchmarks) set "watch_stdin": false.
+if (config.watch_stdin !== false) {
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.on('close', () => process.exit(0));
+  process.stdin.resume();
+}
 process.on('SIGTERM', () => process.exit(0));
 
 process.stdout.write(`${JSON.stringify({ issuer })}\n`);

@@ -25,6 +25,7 @@ const SCENARIOS: &[&str] = &[
     "reload_rss",
     "auth_key",
     "auth_jwt",
+    "auth_oidc",
     "rl_local",
     "rl_redis",
 ];
@@ -124,7 +125,7 @@ fn bench_harness_runs_every_scenario() {
         stdout.contains("reload_rss: tollgate RSS") && stdout.contains("after 3 cycles"),
         "no RSS line for reload_rss\n{context}"
     );
-    for policy in ["auth_key", "auth_jwt", "rl_local", "rl_redis"] {
+    for policy in ["auth_key", "auth_jwt", "auth_oidc", "rl_local", "rl_redis"] {
         assert!(
             stdout.contains(&format!("{policy}: tollgate "))
                 && stdout.contains("over its http1_6b"),

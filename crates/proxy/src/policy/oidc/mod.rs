@@ -17,6 +17,7 @@
 //! other request without credentials gets 401, as an API client expects.
 
 mod cookies;
+mod exchange;
 mod seal;
 mod session;
 mod tokens;
@@ -29,8 +30,8 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use sha2::{Digest, Sha256};
 use tollgate_ir as ir;
 use tollgate_jwt::{
-    Algorithm, ClaimHeaders, JwksLocation, KeySource, ProviderMetadata, SystemClock, Verified,
-    Verifier, VerifierConfig,
+    Algorithm, ClaimHeaders, JwksLocation, KeySource, ProviderMetadata, SystemClock, Verifier,
+    VerifierConfig,
 };
 
 use self::cookies::Attributes;
@@ -198,6 +199,13 @@ fn random_token() -> Result<String, ProxyError> {
     Ok(URL_SAFE_NO_PAD.encode(b))
 }
 
+/// Whether `target` is a path on this site: never a way to send someone elsewhere
+/// (`//host` and `/\host` are other sites to a browser).
+fn is_local(target: &str) -> bool {
+    let b = target.as_bytes();
+    b.first() == Some(&b'/') && !matches!(b.get(1), Some(b'/' | b'\\'))
+}
+
 fn same(a: &str, b: &str) -> bool {
     aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
 }
@@ -303,8 +311,7 @@ impl OidcMethod {
         let endpoint = provider.authorization_endpoint.as_deref().ok_or_else(|| {
             ProxyError::AuthUnavailable("the provider has no authorization_endpoint".into())
         })?;
-        // Only an origin-relative target: never a way to send someone elsewhere.
-        let return_to = if caller.target.starts_with('/') && !caller.target.starts_with("//") {
+        let return_to = if is_local(caller.target) {
             caller.target.to_owned()
         } else {
             "/".to_owned()
@@ -360,195 +367,6 @@ impl OidcMethod {
 
     fn open<T: serde::de::DeserializeOwned>(&self, name: &str, value: &str) -> Option<T> {
         serde_json::from_slice(&self.sealer.open(name, value)?).ok()
-    }
-
-    async fn callback(
-        &self,
-        headers: &HeaderMap,
-        caller: &Caller<'_>,
-    ) -> Result<Response<ProxyBody>, ProxyError> {
-        let mut code = None;
-        let mut state = None;
-        let mut error = None;
-        for (k, v) in form_urlencoded::parse(caller.query.unwrap_or("").as_bytes()) {
-            match &*k {
-                "code" => code = code.or(Some(v)),
-                "state" => state = state.or(Some(v)),
-                "error" => error = error.or(Some(v)),
-                _ => {}
-            }
-        }
-        let again = "; open the page again to sign in";
-        let login: Login = cookies::get(headers, &self.login_cookie)
-            .and_then(|v| self.open(&self.login_cookie, v))
-            .filter(|l: &Login| l.expires > now())
-            .ok_or_else(|| {
-                ProxyError::BadRequest(format!(
-                    "no login is in progress in this browser (its login cookie is missing or expired){again}"
-                ))
-            })?;
-        if !state.is_some_and(|s| same(&s, &login.state)) {
-            return Err(ProxyError::BadRequest(format!(
-                "the callback's state does not match this browser's login{again}"
-            )));
-        }
-        if let Some(e) = error {
-            return Err(ProxyError::Unauthorized {
-                message: format!("the identity provider ended the login with {e:?}"),
-                challenges: Vec::new(),
-            });
-        }
-        let code = code.ok_or_else(|| ProxyError::BadRequest("the callback has no code".into()))?;
-        let redirect_uri = self.redirect_uri(caller)?;
-        let grant = [
-            ("grant_type", "authorization_code"),
-            ("code", &*code),
-            ("redirect_uri", &redirect_uri),
-            ("code_verifier", &login.verifier),
-        ];
-        let tokens = self.tokens(&grant).await.map_err(|e| match e {
-            RefreshError::Refused => ProxyError::Unauthorized {
-                message: "the identity provider refused the authorization code".into(),
-                challenges: Vec::new(),
-            },
-            RefreshError::Unavailable(m) => ProxyError::AuthUnavailable(m),
-        })?;
-        let id_token = tokens
-            .id_token
-            .as_deref()
-            .ok_or_else(|| ProxyError::Unauthorized {
-                message: "the token response has no id_token (is `openid` among the scopes?)"
-                    .into(),
-                challenges: Vec::new(),
-            })?;
-        let verified = self.verify_id_token(id_token).await?;
-        let nonce = verified.claims().get("nonce").and_then(|n| n.as_str());
-        if !nonce.is_some_and(|n| same(n, &login.nonce)) {
-            return Err(ProxyError::Unauthorized {
-                message: "the ID token's nonce is not this login's".into(),
-                challenges: Vec::new(),
-            });
-        }
-        let t = now();
-        let session = self.session(Some(&verified), None, &tokens, t)?;
-        let a = Self::attributes(caller);
-        let value = self.seal(&self.cookie, &session)?;
-        let cookies = [
-            cookies::set(&self.cookie, &value, self.max_age(&session, t), a),
-            cookies::clear(&self.login_cookie, a),
-        ];
-        tracing::info!(issuer = %session.iss, subject = %session.sub, "OIDC login");
-        redirect_to(&login.return_to, cookies.into_iter().flatten().collect())
-    }
-
-    async fn verify_id_token(&self, token: &str) -> Result<Arc<Verified>, ProxyError> {
-        let verified = self.verifiers()?.0.verify(token).await.map_err(|e| {
-            if e.http_status() == 503 {
-                ProxyError::AuthUnavailable(e.to_string())
-            } else {
-                ProxyError::Unauthorized {
-                    message: format!("the ID token was refused: {e}"),
-                    challenges: Vec::new(),
-                }
-            }
-        })?;
-        // OIDC Core §3.1.3.7: with several audiences, `azp` must be this client.
-        let several = verified
-            .claims()
-            .get("aud")
-            .and_then(|a| a.as_array())
-            .is_some_and(|a| a.len() > 1);
-        let azp = verified.claims().get("azp").and_then(|a| a.as_str());
-        if (several || azp.is_some()) && azp != Some(self.client_id.as_str()) {
-            return Err(ProxyError::Unauthorized {
-                message: "the ID token was issued to another client (azp)".into(),
-                challenges: Vec::new(),
-            });
-        }
-        Ok(verified)
-    }
-
-    async fn tokens(&self, grant: &[(&str, &str)]) -> Result<tokens::TokenResponse, RefreshError> {
-        let provider = self
-            .provider()
-            .await
-            .map_err(|e| RefreshError::Unavailable(e.to_string()))?;
-        let endpoint = provider.token_endpoint.as_deref().ok_or_else(|| {
-            RefreshError::Unavailable("the provider has no token_endpoint".into())
-        })?;
-        let client = tokens::Client {
-            endpoint,
-            id: &self.client_id,
-            secret: &self.client_secret,
-        };
-        tokens::request(&client, grant).await.map_err(|e| match e {
-            tokens::TokenError::Refused(why) => {
-                tracing::info!(%why, "OIDC token request refused");
-                RefreshError::Refused
-            }
-            tokens::TokenError::Unavailable(m) => RefreshError::Unavailable(m),
-        })
-    }
-
-    /// A session from a token response: who from the ID token (or the session being
-    /// refreshed, when the provider sends no new ID token), until when from `expires_in`.
-    fn session(
-        &self,
-        id: Option<&Verified>,
-        previous: Option<&Session>,
-        tokens: &tokens::TokenResponse,
-        t: u64,
-    ) -> Result<Session, ProxyError> {
-        let started = previous.map_or(t, |p| p.started);
-        let (iss, sub, claims) = match (id, previous) {
-            (Some(v), _) => {
-                let claims = self
-                    .claims
-                    .claim_names()
-                    .filter_map(|c| Some((c.to_owned(), v.claims().get(c)?.clone())))
-                    .collect();
-                let who = |s: Option<&str>| s.unwrap_or_default().to_owned();
-                (who(v.issuer()), who(v.subject()), claims)
-            }
-            (None, Some(p)) => (p.iss.clone(), p.sub.clone(), p.claims.clone()),
-            (None, None) => {
-                return Err(ProxyError::Unauthorized {
-                    message: "no ID token".into(),
-                    challenges: Vec::new(),
-                });
-            }
-        };
-        let id_exp = id
-            .and_then(|v| v.claims().get("exp"))
-            .and_then(serde_json::Value::as_u64);
-        let expires = tokens
-            .expires_in
-            .map(|e| t + e)
-            .or(id_exp)
-            .unwrap_or(t + 300)
-            .min(started + self.lifetime);
-        let margin = EXPIRY_MARGIN.min(expires.saturating_sub(t) / 4);
-        Ok(Session {
-            iss,
-            sub,
-            claims,
-            access_token: self
-                .forward_access_token
-                .then(|| tokens.access_token.clone()),
-            refresh_token: tokens
-                .refresh_token
-                .clone()
-                .or_else(|| previous.and_then(|p| p.refresh_token.clone())),
-            expires,
-            refresh_from: expires - margin,
-            started,
-        })
-    }
-
-    /// The cookie lives as long as the session may (past token expiry, so it can be
-    /// refreshed).
-    fn max_age(&self, s: &Session, t: u64) -> u64 {
-        (s.started + self.lifetime).saturating_sub(t)
     }
 
     /// A bearer token (API call) or a session cookie (browser); `Ok(None)` when there is
@@ -625,38 +443,6 @@ impl OidcMethod {
         }))
     }
 
-    async fn refresh(&self, session: &Session, rt: &str) -> session::Refreshed {
-        let grant = [
-            ("grant_type", "refresh_token"),
-            ("refresh_token", rt),
-            ("scope", &self.scope),
-        ];
-        let tokens = self.tokens(&grant).await?;
-        // A new ID token must be valid and about the same user (OIDC Core §12.2).
-        let id = match &tokens.id_token {
-            Some(t) => {
-                let v = self
-                    .verify_id_token(t)
-                    .await
-                    .map_err(|_| RefreshError::Refused)?;
-                if v.subject() != Some(session.sub.as_str()) || v.issuer() != Some(&session.iss) {
-                    return Err(RefreshError::Refused);
-                }
-                Some(v)
-            }
-            None => None,
-        };
-        let t = now();
-        let next = self
-            .session(id.as_deref(), Some(session), &tokens, t)
-            .map_err(|e| RefreshError::Unavailable(e.to_string()))?;
-        let sealed = self
-            .seal(&self.cookie, &next)
-            .map_err(|e| RefreshError::Unavailable(e.to_string()))?;
-        tracing::debug!(subject = %next.sub, "OIDC session refreshed");
-        Ok(Arc::new((next, sealed)))
-    }
-
     fn claim_headers(
         &self,
         headers: &mut HeaderMap,
@@ -700,5 +486,38 @@ impl OidcMethod {
             None => self.post_logout.clone().unwrap_or_else(|| "/".to_owned()),
         };
         redirect_to(&location, cookie.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_return_targets() {
+        assert!(is_local("/app?x=1"));
+        assert!(is_local("/"));
+        for bad in [
+            "//evil.example/",
+            "/\\evil.example",
+            "https://evil.example/",
+            "",
+            "app",
+        ] {
+            assert!(!is_local(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn navigations_are_browser_page_loads() {
+        let mut h = HeaderMap::new();
+        assert!(!is_navigation(&Method::GET, &h));
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("text/html,*/*;q=0.8"),
+        );
+        assert!(is_navigation(&Method::GET, &h));
+        assert!(is_navigation(&Method::HEAD, &h));
+        assert!(!is_navigation(&Method::POST, &h));
     }
 }
