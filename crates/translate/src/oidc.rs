@@ -192,12 +192,14 @@ pub(crate) fn is_http_url(s: &str) -> bool {
     rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
 }
 
-/// A redirect URI: a path on this gateway (no query) or a full http(s) URL.
+/// A redirect URI: a path on this gateway (no query) or a full http(s) URL. The proxy
+/// parses a full URL as an `http::Uri`, and one it cannot parse would make it refuse the
+/// whole configuration, so it is parsed the same way here.
 pub(crate) fn is_redirect(r: &str) -> bool {
     if r.starts_with('/') {
         is_plain_path(r)
     } else {
-        is_http_url(r)
+        is_http_url(r) && r.parse::<http::Uri>().is_ok()
     }
 }
 
