@@ -2,10 +2,11 @@
 //! Kubernetes side, mirroring the native `policies:` and `consumers:` blocks
 //! ([`crate::policies`]) in camelCase.
 //!
-//! - [`Policy`] carries `ipFilter`, `keyAuth`, `basicAuth`, `jwt`, `mtlsAuth` and `acl`,
-//!   and attaches with `targetRefs` (a Gateway, an HTTPRoute, or an HTTPRoute rule named
-//!   by `sectionName`: Gateway API's policy attachment) or is named by an HTTPRoute
-//!   rule's `ExtensionRef` filter.
+//! - [`Policy`] carries `ipFilter`, `keyAuth`, `basicAuth`, `jwt`, `mtlsAuth`, `oidc`
+//!   ([`crate::crds_oidc`]), `acl`, and `extAuth`, `rateLimits` and `quota`
+//!   ([`crate::crds_limits`]), and attaches with `targetRefs` (a Gateway, an HTTPRoute,
+//!   or an HTTPRoute rule named by `sectionName`: Gateway API's policy attachment) or is
+//!   named by an HTTPRoute rule's `ExtensionRef` filter.
 //! - [`Consumer`] holds one consumer; its API keys, password hash and JWT HMAC secrets
 //!   live in Secrets labelled [`CREDENTIALS_LABEL`], never in the object itself.
 //!
@@ -24,7 +25,7 @@ pub const GROUP: &str = "tollgate.dev";
 /// `apiVersion` of Tollgate's resources.
 pub const API_VERSION: &str = "tollgate.dev/v1alpha1";
 /// Secrets with this label (any value) may hold credentials: API keys, password hashes,
-/// JWT HMAC secrets. The controller watches only these (and TLS Secrets), so it never
+/// JWT HMAC secrets, OIDC client and session secrets. The controller watches only these (and TLS Secrets), so it never
 /// reads other Secrets' data.
 pub const CREDENTIALS_LABEL: &str = "tollgate.dev/credentials";
 
@@ -65,6 +66,9 @@ pub struct PolicySpec {
     /// A verified client certificate (an mTLS listener) mapped to a consumer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtls_auth: Option<MtlsAuth>,
+    /// OpenID Connect login for browsers, and bearer tokens from the same provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<crate::crds_oidc::PolicyOidc>,
     /// Which consumers (Consumer objects in this namespace) and groups may pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<Acl>,

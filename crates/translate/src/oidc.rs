@@ -12,10 +12,19 @@ use crate::syntax;
 
 /// The redirect path when none is given (the one oauth2-proxy and Envoy's OAuth2 filter
 /// users will recognise).
-const DEFAULT_REDIRECT: &str = "/oauth2/callback";
+pub(crate) const DEFAULT_REDIRECT: &str = "/oauth2/callback";
 
 /// Shortest accepted session key material: 256 bits, the AES key it is stretched into.
-const MIN_SECRET: usize = 32;
+pub(crate) const MIN_SECRET: usize = 32;
+
+/// The session cookie's name when none is given.
+pub(crate) const DEFAULT_COOKIE: &str = "tollgate_session";
+
+/// The longest session when none is given.
+pub(crate) const DEFAULT_LIFETIME: Duration = Duration::from_secs(86_400);
+
+/// The clock-skew tolerance when none is given.
+pub(crate) const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 
 /// Checks an `oidc:` block.
 pub(crate) fn oidc(
@@ -79,12 +88,7 @@ pub(crate) fn oidc(
     );
     let redirect_uri = match &v.redirect_path {
         Some(r) => {
-            let ok = if r.value.starts_with('/') {
-                syntax::path(&r.value).is_ok() && !r.value.contains('?')
-            } else {
-                is_http_url(&r.value)
-            };
-            if !ok {
+            if !is_redirect(&r.value) {
                 cx.push(
                     cx.pos_of(r),
                     format_args!(
@@ -98,7 +102,7 @@ pub(crate) fn oidc(
         None => DEFAULT_REDIRECT.to_owned(),
     };
     let logout_path = v.logout_path.as_ref().map(|l| {
-        if !l.value.starts_with('/') || syntax::path(&l.value).is_err() || l.value.contains('?') {
+        if !is_plain_path(&l.value) {
             cx.push(
                 cx.pos_of(l),
                 format_args!("oidc.logout_path {:?} must be a path like /logout", l.value),
@@ -125,11 +129,7 @@ pub(crate) fn oidc(
     });
     let mut scopes = v.scopes.clone().unwrap_or_default();
     for s in &scopes {
-        // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
-        let valid = !s.is_empty()
-            && s.bytes()
-                .all(|b| matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e));
-        if !valid {
+        if !is_scope(s) {
             cx.push(
                 here,
                 format_args!("oidc.scopes: {s:?} is not a valid scope (RFC 6749 §3.3)"),
@@ -149,15 +149,15 @@ pub(crate) fn oidc(
             }
             c.value.clone()
         }
-        None => "tollgate_session".to_owned(),
+        None => DEFAULT_COOKIE.to_owned(),
     };
     let session_lifetime = match v.session_lifetime {
         Some(d) if d.0.is_zero() => {
             cx.push(here, "oidc.session_lifetime must be greater than 0");
-            Duration::from_secs(86_400)
+            DEFAULT_LIFETIME
         }
         Some(d) => d.0,
-        None => Duration::from_secs(86_400),
+        None => DEFAULT_LIFETIME,
     };
     let audiences = if v.audiences.is_empty() {
         vec![client_id.clone()]
@@ -178,18 +178,41 @@ pub(crate) fn oidc(
         session_lifetime,
         audiences,
         algorithms: jwt_algorithms("oidc", v.algorithms.as_ref(), false, here, cx),
-        leeway: v.leeway.map_or(Duration::from_secs(30), |d| d.0),
+        leeway: v.leeway.map_or(DEFAULT_LEEWAY, |d| d.0),
         claims_to_headers: claim_headers(&v.claims_to_headers, here, cx),
         forward_access_token: v.forward_access_token,
         realm: v.realm.clone().unwrap_or_else(|| route_name.to_owned()),
     }
 }
 
-fn is_http_url(s: &str) -> bool {
+pub(crate) fn is_http_url(s: &str) -> bool {
     let rest = s
         .strip_prefix("https://")
         .or_else(|| s.strip_prefix("http://"));
     rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
+}
+
+/// A redirect URI: a path on this gateway (no query) or a full http(s) URL. The proxy
+/// parses a full URL as an `http::Uri`, and one it cannot parse would make it refuse the
+/// whole configuration, so it is parsed the same way here.
+pub(crate) fn is_redirect(r: &str) -> bool {
+    if r.starts_with('/') {
+        is_plain_path(r)
+    } else {
+        is_http_url(r) && r.parse::<http::Uri>().is_ok()
+    }
+}
+
+/// An absolute path without a query, such as `/logout`.
+pub(crate) fn is_plain_path(p: &str) -> bool {
+    p.starts_with('/') && syntax::path(p).is_ok() && !p.contains('?')
+}
+
+/// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+pub(crate) fn is_scope(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e))
 }
 
 /// A secret given inline or in a file (one of them), at least `min` bytes; a file's

@@ -1,4 +1,5 @@
-//! Credentials from Secrets: API keys, password hashes and JWT HMAC secrets.
+//! Credentials from Secrets: API keys, password hashes, JWT HMAC secrets, and OIDC client
+//! and session secrets.
 //!
 //! Only Secrets labelled `tollgate.dev/credentials` are read for them. The controller
 //! watches only those (and TLS Secrets), so refusing the others here keeps files and

@@ -2,6 +2,7 @@
 //! native `policies:` get (see `crate::policies`), so the proxy only ever compiles what
 //! is known to be valid. Every problem is collected into one message for the status.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -32,6 +33,9 @@ pub(crate) fn blocks(p: &ir::RoutePolicies) -> Vec<&'static str> {
     }
     if p.mtls_auth {
         out.push("mtlsAuth");
+    }
+    if p.oidc.is_some() {
+        out.push("oidc");
     }
     if p.acl.is_some() {
         out.push("acl");
@@ -65,6 +69,9 @@ pub(crate) fn fill_missing(into: &mut ir::RoutePolicies, from: &ir::RoutePolicie
         into.jwt.clone_from(&from.jwt);
     }
     into.mtls_auth |= from.mtls_auth;
+    if into.oidc.is_none() {
+        into.oidc.clone_from(&from.oidc);
+    }
     if into.acl.is_none() {
         into.acl.clone_from(&from.acl);
     }
@@ -101,7 +108,10 @@ pub(crate) fn compile(
             .as_ref()
             .map(|j| jwt(j, ns, &realm, idx, &mut problems)),
         mtls_auth: spec.mtls_auth.is_some(),
-        oidc: None,
+        oidc: spec
+            .oidc
+            .as_ref()
+            .map(|o| Box::new(super::policy_oidc::oidc(o, ns, &realm, idx, &mut problems))),
         acl: spec.acl.as_ref().map(|a| acl(a, ns, known, &mut problems)),
         ext_auth: spec
             .ext_auth
@@ -115,7 +125,7 @@ pub(crate) fn compile(
     };
     if blocks(&out).is_empty() {
         problems.push(
-            "the policy sets nothing; give ipFilter, keyAuth, basicAuth, jwt, mtlsAuth, acl, extAuth, rateLimits or quota"
+            "the policy sets nothing; give ipFilter, keyAuth, basicAuth, jwt, mtlsAuth, oidc, acl, extAuth, rateLimits or quota"
                 .to_owned(),
         );
     }
@@ -258,23 +268,13 @@ fn jwt(
             .map(str::to_owned)
             .to_vec(),
     };
-    let mut claims_to_headers = Vec::with_capacity(j.claims_to_headers.len());
-    for (claim, header) in &j.claims_to_headers {
-        if !syntax::is_token(header) {
-            problems.push(format!(
-                "jwt.claimsToHeaders: {header:?} is not a valid header name"
-            ));
-        }
-        claims_to_headers.push((claim.clone(), header.to_ascii_lowercase()));
-    }
-    let leeway = match j.leeway.as_deref().map(Dur::from_str) {
-        None => Duration::from_secs(30),
-        Some(Ok(d)) => d.0,
-        Some(Err(e)) => {
-            problems.push(format!("jwt.leeway: {e}"));
-            Duration::from_secs(30)
-        }
-    };
+    let claims_to_headers = claim_headers("jwt", &j.claims_to_headers, problems);
+    let leeway = duration(
+        "jwt.leeway",
+        j.leeway.as_deref(),
+        Duration::from_secs(30),
+        problems,
+    );
     ir::JwtAuth {
         keys,
         issuer: j.issuer.clone(),
@@ -284,6 +284,41 @@ fn jwt(
         claims_to_headers,
         realm: j.realm.clone().unwrap_or_else(|| realm.to_owned()),
         forward_token: j.forward_token.unwrap_or(true),
+    }
+}
+
+/// `claimsToHeaders` of `block`, with header names checked and lower-cased.
+pub(super) fn claim_headers(
+    block: &str,
+    map: &BTreeMap<String, String>,
+    problems: &mut Vec<String>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(map.len());
+    for (claim, header) in map {
+        if !syntax::is_token(header) {
+            problems.push(format!(
+                "{block}.claimsToHeaders: {header:?} is not a valid header name"
+            ));
+        }
+        out.push((claim.clone(), header.to_ascii_lowercase()));
+    }
+    out
+}
+
+/// A duration such as `30s` in `field`, or `default` when not given.
+pub(super) fn duration(
+    field: &str,
+    v: Option<&str>,
+    default: Duration,
+    problems: &mut Vec<String>,
+) -> Duration {
+    match v.map(Dur::from_str) {
+        None => default,
+        Some(Ok(d)) => d.0,
+        Some(Err(e)) => {
+            problems.push(format!("{field}: {e}"));
+            default
+        }
     }
 }
 

@@ -253,3 +253,50 @@ spec:
     );
     assert!(p.resources.policies.is_empty() && p.resources.consumers.is_empty());
 }
+
+#[test]
+fn an_oidc_policy_takes_its_secrets_only_from_secret_refs() {
+    let text = "\
+apiVersion: tollgate.dev/v1alpha1
+kind: Policy
+metadata: { name: login, namespace: shop }
+spec:
+  oidc:
+    discovery: https://idp.example
+    clientId: portal
+    clientSecretRef: { name: portal-oidc }
+    sessionSecretRef: { name: portal-oidc }
+    sessionLifetime: 8h
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: Policy
+metadata: { name: inline, namespace: shop }
+spec:
+  oidc:
+    discovery: https://idp.example
+    clientId: portal
+    clientSecretRef: { name: portal-oidc, key: secret }
+    clientSecret: written-in-the-policy
+";
+    let p = parse(text);
+    assert_eq!(p.resources.policies.len(), 1, "{:?}", p.problems);
+    let o = p.resources.policies[0]
+        .spec
+        .oidc
+        .as_ref()
+        .expect("the oidc block");
+    // A key left out is the conventional one for each secret.
+    assert_eq!(o.client_secret_ref.key, "client-secret");
+    assert_eq!(
+        o.session_secret_ref.as_ref().map(|r| r.key.as_str()),
+        Some("session-secret")
+    );
+    assert_eq!(o.session_lifetime.as_deref(), Some("8h"));
+    // No inline secrets: the field does not exist, so the Policy is a problem at its line.
+    assert_eq!(p.problems.len(), 1, "{:?}", p.problems);
+    let problem = p.problems[0].to_string();
+    assert!(
+        problem.contains("m.yaml:20:") && problem.contains("unknown field `clientSecret`"),
+        "{problem}"
+    );
+}
