@@ -30,7 +30,7 @@ pub enum Kind {
     /// `tollgate.dev/v1alpha1` Consumer.
     Consumer,
     /// Secret labelled `tollgate.dev/credentials` (API keys, password hashes, JWT
-    /// secrets), watched apart from TLS Secrets.
+    /// secrets, OIDC client and session secrets), watched apart from TLS Secrets.
     CredentialSecret,
 }
 
