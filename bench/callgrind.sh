@@ -74,6 +74,7 @@ for _ in range(n):
     assert r.status == 200, r.status
 PY
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  [[ -n ${KEEP_OUT:-} ]] && cp "$out" "$KEEP_OUT/$v-$n.out"
   sed -n 's/^summary: //p' "$out"
 }
 

@@ -42,7 +42,7 @@ fn process_secret() -> &'static [u8; 32] {
 impl Sealer {
     /// A sealer keyed by `secret` (or the process key) and `context`.
     pub(crate) fn new(secret: Option<&[u8]>, context: &[u8]) -> Result<Self, String> {
-        let secret = secret.unwrap_or(process_secret());
+        let secret = secret.unwrap_or_else(|| process_secret());
         let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"tollgate oidc cookie v1");
         let prk = salt.extract(secret);
         let info = [context];
