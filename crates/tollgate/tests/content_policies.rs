@@ -281,7 +281,7 @@ fn a_declared_body_over_the_limit_is_refused_before_the_upstream() {
 
 #[test]
 fn a_streamed_body_is_cut_off_past_the_limit() {
-    let (_b, _gw, web) = setup();
+    let (b, _gw, web) = setup();
     let chunk = format!("400\r\n{}\r\n", "y".repeat(0x400));
     // Under the limit: passes whole.
     let req = format!(
@@ -313,4 +313,40 @@ fn a_streamed_body_is_cut_off_past_the_limit() {
         .expect("run curl");
     let _ = std::fs::remove_file(&file);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "413");
+
+    // HTTP/2 (h2c) without content-length: under the limit passes, over it 413.
+    assert_eq!(h2_upload(&b, web, 2), (200, 2048));
+    let (status, _) = h2_upload(&b, web, 200);
+    assert_eq!(status, 413);
+}
+
+/// POSTs `kib` KiB to `/upload` over h2c in 1 KiB DATA frames without a content-length;
+/// the status and the `body_len` the echo saw (0 when it did not answer).
+fn h2_upload(b: &Backends, web: std::net::SocketAddr, kib: usize) -> (u16, u64) {
+    b.rt.block_on(async move {
+        let tcp = tokio::net::TcpStream::connect(web).await.unwrap();
+        let (client, conn) = h2::client::handshake(tcp).await.unwrap();
+        tokio::spawn(conn);
+        let mut client = client.ready().await.unwrap();
+        let req = http::Request::post(format!("http://{web}/upload"))
+            .body(())
+            .unwrap();
+        let (resp, mut stream) = client.send_request(req, false).unwrap();
+        for i in 0..kib {
+            let chunk = bytes::Bytes::from(vec![b'h'; 1024]);
+            if stream.send_data(chunk, i + 1 == kib).is_err() {
+                break;
+            }
+        }
+        let resp = resp.await.unwrap();
+        let status = resp.status().as_u16();
+        let mut body = resp.into_body();
+        let mut data = Vec::new();
+        while let Some(Ok(c)) = body.data().await {
+            let _ = body.flow_control().release_capacity(c.len());
+            data.extend_from_slice(&c);
+        }
+        let v: serde_json::Value = serde_json::from_slice(&data).unwrap_or_default();
+        (status, v["body_len"].as_u64().unwrap_or(0))
+    })
 }
