@@ -42,6 +42,10 @@ routes:
     match: {{ path: {{ prefix: /status }} }}
     policies:
       cors: {{ allow_origins: ["{APP}"] }}
+    # Stands in for an upstream with CORS headers of its own (response header changes
+    # apply before the gateway's CORS headers, as an upstream's would).
+    filters:
+      response_headers: {{ set: {{ access-control-allow-origin: "*", access-control-allow-methods: PUT, x-stand-in: "1" }} }}
     backends: [{{ service: app }}]
   - name: down
     match: {{ path: {{ prefix: /down }} }}
@@ -192,7 +196,19 @@ fn actual_requests_get_cors_headers_on_success_and_on_errors() {
     let r = get(web, "/status/404", &[("origin", APP)]);
     assert_eq!(r.status, 404, "{}", r.body);
     assert_eq!(r.body, "status 404 from app", "the upstream's own answer");
+    assert_eq!(
+        r.header("x-stand-in"),
+        Some("1"),
+        "the stand-in headers were set"
+    );
+    assert_eq!(r.header("access-control-allow-methods"), None, "replaced");
     assert_eq!(r.header("access-control-allow-origin"), Some(APP));
+    let r = get(web, "/status/200", &[("origin", "https://other.org")]);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        None,
+        "not the upstream's *"
+    );
     let r = get(web, "/down", &[("origin", APP)]);
     assert_json_error(&r, 502);
     assert_eq!(r.header("access-control-allow-origin"), Some(APP));
