@@ -18,8 +18,8 @@ pub mod policies;
 pub mod tls;
 pub use limits::{LimitKey, LimitStore, Quota, QuotaWindow, RateLimit, RedisSettings};
 pub use policies::{
-    Acl, BasicAuth, BasicCredential, Consumer, ExtAuth, IpFilter, JwtAuth, JwtIdentity, JwtKeys,
-    KeyAuth, OidcAuth, RoutePolicies,
+    Acl, BasicAuth, BasicCredential, Consumer, Cors, ExtAuth, IpFilter, JwtAuth, JwtIdentity,
+    JwtKeys, KeyAuth, OidcAuth, RequestSize, RoutePolicies,
 };
 pub use tls::{CertKeyPem, ClientAuth, ListenerTls, REDACTED, TlsVersion, UpstreamTls};
 

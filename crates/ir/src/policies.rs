@@ -84,6 +84,12 @@ pub struct RoutePolicies {
     /// A quota, checked with the Redis rate limits in one round trip.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<crate::Quota>,
+    /// Cross-origin resource sharing, before everything else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Cors>,
+    /// Request size limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_size: Option<RequestSize>,
 }
 
 impl RoutePolicies {
@@ -226,4 +232,37 @@ pub struct Acl {
     pub deny_groups: Vec<String>,
     /// Consumers refused.
     pub deny_consumers: Vec<String>,
+}
+
+/// Cross-origin resource sharing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cors {
+    /// `["*"]` alone, or origins (`scheme://host[:port]`, lower case), where a host may
+    /// start with `*.` for any subdomain.
+    pub allow_origins: Vec<String>,
+    /// Methods a preflight may ask for.
+    pub allow_methods: Vec<String>,
+    /// Request headers a preflight may ask for, lower case.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_headers: Vec<String>,
+    /// Response headers exposed to scripts, lower case.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expose_headers: Vec<String>,
+    /// `Access-Control-Allow-Credentials: true`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_credentials: bool,
+    /// `Access-Control-Max-Age`.
+    #[serde(
+        default,
+        with = "crate::opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_age: Option<Duration>,
+}
+
+/// Request size limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestSize {
+    /// Largest request body, in bytes.
+    pub max_body: u64,
 }

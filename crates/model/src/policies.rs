@@ -18,6 +18,8 @@
 //!       jwt: { issuer: …, audiences: [orders], jwks_uri: …, claims_to_headers: { sub: x-user } }
 //!       mtls_auth: {}
 //!       acl: { allow_groups: [gold], allow_consumers: [bob] }
+//!       cors: { allow_origins: ["https://*.example.com"], allow_credentials: true }
+//!       request_size: { max_body: 10MiB }
 //! ```
 
 use std::collections::BTreeMap;
@@ -101,6 +103,41 @@ pub struct Policies {
     pub rate_limit: Option<Spanned<crate::limits::OneOrMany<crate::limits::RateLimit>>>,
     /// A quota over a calendar window.
     pub quota: Option<Spanned<crate::limits::Quota>>,
+    /// Cross-origin resource sharing: preflights answered by the gateway, CORS headers on
+    /// every answer to an allowed origin.
+    pub cors: Option<Spanned<Cors>>,
+    /// A limit on the request body.
+    pub request_size: Option<Spanned<RequestSize>>,
+}
+
+/// Cross-origin resource sharing (the Fetch standard's CORS protocol).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cors {
+    /// Origins allowed: `https://app.example.com`, `https://*.example.com` (any
+    /// subdomain), or `["*"]` alone for any origin.
+    #[serde(default)]
+    pub allow_origins: Vec<Spanned<String>>,
+    /// Methods a preflight may ask for (default GET, HEAD, POST).
+    pub allow_methods: Option<Vec<Spanned<String>>>,
+    /// Request headers a preflight may ask for (default none beyond the CORS-safelisted).
+    #[serde(default)]
+    pub allow_headers: Vec<Spanned<String>>,
+    /// Response headers the browser may show to scripts.
+    #[serde(default)]
+    pub expose_headers: Vec<Spanned<String>>,
+    /// Let the browser send cookies and credentials (not with `allow_origins: ["*"]`).
+    pub allow_credentials: Option<Spanned<bool>>,
+    /// How long a browser may cache a preflight answer.
+    pub max_age: Option<Spanned<Dur>>,
+}
+
+/// Request size limits.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSize {
+    /// Largest request body: `10MiB`, `512KiB`, `1000`.
+    pub max_body: Spanned<crate::units::ByteSize>,
 }
 
 /// Client IP allow and deny lists (after `trusted_proxies`).

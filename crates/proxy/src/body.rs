@@ -196,33 +196,81 @@ impl Body for UpstreamBody {
 pub(crate) enum RequestBody {
     Empty,
     Client(Incoming),
+    /// A client body under the route's `request_size.max_body`: `left` bytes may still
+    /// come, and one more fails the stream (which aborts the upstream request).
+    Capped {
+        body: Incoming,
+        limit: u64,
+        left: u64,
+    },
+}
+
+/// Why a request body stopped.
+#[derive(Debug)]
+pub(crate) enum RequestBodyError {
+    /// The client's body failed (bad framing, stalled, connection lost).
+    Client(hyper::Error),
+    /// The body grew past this many bytes.
+    TooLarge(u64),
+}
+
+impl std::fmt::Display for RequestBodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Client(e) => write!(f, "client body: {e}"),
+            Self::TooLarge(n) => write!(f, "request body larger than {n} bytes"),
+        }
+    }
+}
+
+impl std::error::Error for RequestBodyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Client(e) => Some(e),
+            Self::TooLarge(_) => None,
+        }
+    }
 }
 
 impl Body for RequestBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = RequestBodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, RequestBodyError>>> {
         match self.get_mut() {
             Self::Empty => Poll::Ready(None),
-            Self::Client(b) => Pin::new(b).poll_frame(cx),
+            Self::Client(b) => Pin::new(b).poll_frame(cx).map_err(RequestBodyError::Client),
+            Self::Capped { body, limit, left } => {
+                let frame = ready!(Pin::new(body).poll_frame(cx));
+                if let Some(Ok(f)) = &frame
+                    && let Some(d) = f.data_ref()
+                {
+                    let n = d.len() as u64;
+                    if n > *left {
+                        *left = 0;
+                        return Poll::Ready(Some(Err(RequestBodyError::TooLarge(*limit))));
+                    }
+                    *left -= n;
+                }
+                Poll::Ready(frame.map(|r| r.map_err(RequestBodyError::Client)))
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
             Self::Empty => true,
-            Self::Client(b) => b.is_end_stream(),
+            Self::Client(b) | Self::Capped { body: b, .. } => b.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             Self::Empty => SizeHint::with_exact(0),
-            Self::Client(b) => b.size_hint(),
+            Self::Client(b) | Self::Capped { body: b, .. } => b.size_hint(),
         }
     }
 }

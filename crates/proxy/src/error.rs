@@ -94,6 +94,9 @@ pub enum ProxyError {
         /// Its body (bounded).
         body: Bytes,
     },
+    /// The request body is larger than the route's `request_size.max_body` (bytes).
+    #[error("request body larger than the limit of {0} bytes")]
+    PayloadTooLarge(u64),
     /// Credentials could not be judged right now (keys still loading, password checks
     /// saturated): 503, so a valid client is not told to log in again.
     #[error("{0}")]
@@ -106,6 +109,7 @@ impl ProxyError {
         match self {
             Self::NoRoute => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::ExpectationFailed => StatusCode::EXPECTATION_FAILED,
             Self::NoBackend => StatusCode::INTERNAL_SERVER_ERROR,
@@ -133,6 +137,7 @@ impl ProxyError {
     pub fn source(&self) -> ErrorSource {
         match self {
             Self::BadRequest(_)
+            | Self::PayloadTooLarge(_)
             | Self::ClientBodyTimeout
             | Self::ExpectationFailed
             | Self::Unauthorized { .. }
@@ -158,6 +163,7 @@ impl ProxyError {
         match self {
             Self::NoRoute => "no_route",
             Self::BadRequest(_) => "bad_request",
+            Self::PayloadTooLarge(_) => "payload_too_large",
             Self::ClientBodyTimeout => "client_body_timeout",
             Self::ExpectationFailed => "expectation_failed",
             Self::NoBackend => "no_backend",

@@ -14,7 +14,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, Version, header};
 use hyper::body::Incoming;
 use tollgate_ir as ir;
 
-use crate::body::{ProxyBody, RequestBody, UpstreamBody};
+use crate::body::{ProxyBody, RequestBody, RequestBodyError, UpstreamBody};
 use crate::error::ProxyError;
 use crate::handler::upstream_uri;
 use crate::router::{Backend, Route};
@@ -33,6 +33,8 @@ pub(crate) struct Outgoing {
     pub(crate) te_trailers: bool,
     pub(crate) client_ip: IpAddr,
     pub(crate) body: Incoming,
+    /// The route's `request_size.max_body`.
+    pub(crate) max_body: Option<u64>,
 }
 
 /// How one attempt failed.
@@ -123,10 +125,14 @@ async fn run(
     let try_timeout = route.backend_timeout.unwrap_or(up.config.request_timeout);
     up.note_request();
 
-    let mut body = Some(if no_body {
-        RequestBody::Empty
-    } else {
-        RequestBody::Client(out.body)
+    let mut body = Some(match out.max_body {
+        _ if no_body => RequestBody::Empty,
+        None => RequestBody::Client(out.body),
+        Some(limit) => RequestBody::Capped {
+            body: out.body,
+            limit,
+            left: limit,
+        },
     });
     let mut avoid = None;
     let mut attempt = 0u32;
@@ -261,6 +267,9 @@ fn classify(e: &hyper::Error) -> Failure {
         // The request body we were streaming failed: that is the client's fault.
         let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
         while let Some(s) = src {
+            if let Some(RequestBodyError::TooLarge(limit)) = s.downcast_ref() {
+                return Failure::ClientBody(ProxyError::PayloadTooLarge(*limit));
+            }
             if let Some(io) = s.downcast_ref::<std::io::Error>()
                 && io.kind() == std::io::ErrorKind::TimedOut
             {

@@ -4,7 +4,8 @@
 //! 2. host and path normalisation, then route match (the normalised path is what later
 //!    phases see and what is forwarded, so a path-scoped policy cannot be bypassed by
 //!    spelling the path differently)
-//! 3. access phase: IP filter, authentication, ACL (`policy`), before the route's
+//! 3. CORS phase (a preflight is answered here) and the declared body size, then the
+//!    access phase: IP filter, authentication, ACL (`policy`), before the route's
 //!    action so a redirect or direct answer is protected too
 //!    then the rate-limit phase (`limits`; a listener's ceiling runs before routing)
 //! 4. rewrite phase: redirect or direct answer, request header changes, URL rewrite
@@ -83,6 +84,10 @@ struct LogFacts {
     limited_by: Option<String>,
     /// A refreshed OIDC session's cookie, set on whatever the answer is.
     set_cookie: Option<HeaderValue>,
+    /// The request's `Origin`, when the route's CORS policy allows it.
+    cors_origin: Option<HeaderValue>,
+    /// The answer is the CORS policy's own preflight answer.
+    preflight: bool,
 }
 
 /// Serves one request. Never fails: errors are answered.
@@ -112,6 +117,8 @@ pub(crate) async fn handle(
         limits: None,
         limited_by: None,
         set_cookie: None,
+        cors_origin: None,
+        preflight: false,
     };
     let result = if conn.overloaded {
         Err(ProxyError::Overloaded)
@@ -136,6 +143,10 @@ pub(crate) async fn handle(
     }
     if let Some(c) = facts.set_cookie.take() {
         res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    // On every answer of the route, errors included, so a browser can read them.
+    if let Some(cors) = facts.route.as_ref().and_then(|r| r.cors.as_deref()) {
+        cors.finish(facts.cors_origin.take(), facts.preflight, res.headers_mut());
     }
     if conn.overloaded && version <= http::Version::HTTP_11 {
         res.headers_mut()
@@ -247,11 +258,40 @@ async fn process(
             query,
         ));
     }
-    let route = table
-        .find(&host, &parts.method, &path, query, &parts.headers)
-        .ok_or(ProxyError::NoRoute)?
-        .clone();
+    let route = match table.find(&host, &parts.method, &path, query, &parts.headers) {
+        Some(r) => r,
+        // A preflight for a route that matches only some methods: the route of the
+        // method it asks for answers it, when that route has a CORS policy.
+        None => crate::policy::cors::preflight_of(&parts.method, &parts.headers)
+            .and_then(|m| table.find(&host, &m, &path, query, &parts.headers))
+            .filter(|r| r.cors.is_some())
+            .ok_or(ProxyError::NoRoute)?,
+    }
+    .clone();
     facts.route = Some(route.clone());
+
+    // CORS phase, before everything else: a browser never sends credentials on a
+    // preflight, so one must not meet authentication or limits.
+    if let Some(cors) = &route.cors
+        && let Some(origin) = parts.headers.get(header::ORIGIN)
+    {
+        if crate::policy::cors::preflight_of(&parts.method, &parts.headers).is_some() {
+            let answer = cors.preflight(origin, &parts.headers)?;
+            facts.cors_origin = Some(origin.clone());
+            facts.preflight = true;
+            return Ok(answer);
+        }
+        if cors.allows(origin) {
+            facts.cors_origin = Some(origin.clone());
+        }
+    }
+    // A declared length over the limit is refused before any body byte is read; a
+    // streamed body is cut off by the forward phase when it grows past it.
+    if let Some(max) = route.max_body
+        && http_body::Body::size_hint(&body).lower() > max
+    {
+        return Err(ProxyError::PayloadTooLarge(max));
+    }
 
     // Access phase, before the route's action, so that a redirect or a direct answer
     // is protected as well as a forward.
@@ -418,6 +458,7 @@ async fn process(
         te_trailers: hop.te_trailers,
         client_ip,
         body,
+        max_body: route.max_body,
     };
     let (mut res, answered) = forward::forward(shared, &route, backend, out).await?;
     facts.upstream = Some(answered.endpoint);

@@ -205,6 +205,11 @@ pub(crate) fn route_policies(
         }),
         acl: pol.acl.as_ref().map(|a| acl(&a.value, known, cx)),
         ext_auth: pol.ext_auth.as_ref().map(|e| ext_auth(e, cx)),
+        cors: pol.cors.as_ref().map(|c| crate::content::cors(c, cx)),
+        request_size: pol
+            .request_size
+            .as_ref()
+            .map(|r| crate::content::request_size(r, cx)),
         ..ir::RoutePolicies::default()
     };
     let owner = crate::limits::Owner {

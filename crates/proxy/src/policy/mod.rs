@@ -9,6 +9,7 @@
 
 mod basic;
 mod consumers;
+pub(crate) mod cors;
 mod ext_auth;
 mod jwt;
 mod oidc;

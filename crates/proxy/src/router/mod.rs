@@ -88,6 +88,10 @@ pub(crate) struct Route {
     pub(crate) access: Option<Box<crate::policy::RouteAccess>>,
     /// Rate limits and quota.
     pub(crate) limits: Option<Box<crate::limits::Limits>>,
+    /// Cross-origin resource sharing.
+    pub(crate) cors: Option<Box<crate::policy::cors::Cors>>,
+    /// Largest request body, in bytes.
+    pub(crate) max_body: Option<u64>,
 }
 
 enum PathMatcher {
@@ -201,6 +205,15 @@ impl Route {
                     .map(Box::new),
                 None => None,
             },
+            cors: match r.policies.as_ref().and_then(|p| p.cors.as_ref()) {
+                Some(c) => Some(Box::new(crate::policy::cors::Cors::compile(c)?)),
+                None => None,
+            },
+            max_body: r
+                .policies
+                .as_ref()
+                .and_then(|p| p.request_size)
+                .map(|s| s.max_body),
         })
     }
 

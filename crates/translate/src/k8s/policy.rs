@@ -122,6 +122,9 @@ pub(crate) fn compile(
             .quota
             .as_ref()
             .map(|q| super::policy_limits::quota(q, &owner, &mut problems)),
+        // The Policy CRD has no cors or request_size blocks (yet).
+        cors: None,
+        request_size: None,
     };
     if blocks(&out).is_empty() {
         problems.push(
