@@ -134,24 +134,18 @@ impl<'a> PolicyCompiler<'a> {
     /// Compiles one route's policies.
     fn route(&mut self, p: &ir::RoutePolicies) -> Result<RouteAccess, String> {
         let empty = Verifiers::new();
-        let jwt = match &p.jwt {
-            Some(j) => Some(jwt::compile(
-                j,
-                self.previous.unwrap_or(&empty),
-                &mut self.verifiers,
-                self.start_tasks,
-            )?),
-            None => None,
-        };
-        let oidc = match &p.oidc {
-            Some(o) => Some(oidc::compile(
-                o,
-                self.previous.unwrap_or(&empty),
-                &mut self.verifiers,
-                self.start_tasks,
-            )?),
-            None => None,
-        };
+        let previous = self.previous.unwrap_or(&empty);
+        let (next, start) = (&mut self.verifiers, self.start_tasks);
+        let jwt = p
+            .jwt
+            .as_ref()
+            .map(|j| jwt::compile(j, previous, next, start))
+            .transpose()?;
+        let oidc = p
+            .oidc
+            .as_deref()
+            .map(|o| oidc::compile(o, previous, next, start))
+            .transpose()?;
         let key = match &p.key_auth {
             Some(k) => Some(KeyMethod {
                 header: k
