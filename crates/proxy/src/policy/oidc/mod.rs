@@ -36,7 +36,7 @@ use tollgate_jwt::{
 
 use self::cookies::Attributes;
 use self::seal::Sealer;
-use self::session::{Login, RefreshError, Refreshes, Session, now};
+use self::session::{Login, Opened, RefreshError, Refreshes, Session, now};
 use super::Caller;
 use super::jwt::Verifiers;
 use crate::body::ProxyBody;
@@ -71,6 +71,7 @@ pub(crate) struct OidcMethod {
     pub(crate) challenge: String,
     realm: String,
     refreshes: Refreshes,
+    opened: Opened,
 }
 
 /// The redirect URI: a path on whatever host the browser used, or a fixed URL.
@@ -160,6 +161,7 @@ pub(crate) fn compile(
         challenge: tollgate_jwt::www_authenticate_missing(Some(&realm)),
         realm,
         refreshes: Refreshes::default(),
+        opened: Opened::default(),
     })
 }
 
@@ -399,11 +401,21 @@ impl OidcMethod {
                 set_cookie: None,
             }));
         }
-        let Some(raw) = cookies::get(headers, &self.cookie).map(str::to_owned) else {
-            return Ok(None);
-        };
-        let Some(mut session) = self.open::<Session>(&self.cookie, &raw) else {
-            return Ok(None);
+        let mut session = {
+            let Some(raw) = cookies::get(headers, &self.cookie) else {
+                return Ok(None);
+            };
+            match self.opened.get(raw) {
+                Some(s) => s,
+                None => {
+                    let Some(s) = self.open::<Session>(&self.cookie, raw) else {
+                        return Ok(None);
+                    };
+                    let s = Arc::new(s);
+                    self.opened.insert(raw, s.clone());
+                    s
+                }
+            }
         };
         let t = now();
         if t >= session.started + self.lifetime {
@@ -422,7 +434,7 @@ impl OidcMethod {
                         self.max_age(&done.0, t),
                         Self::attributes(caller),
                     );
-                    session = done.0.clone();
+                    session = Arc::new(done.0.clone());
                 }
                 Err(RefreshError::Refused) => return Ok(None),
                 // Not expired yet (only within the margin): serve on the tokens we have.
@@ -437,8 +449,8 @@ impl OidcMethod {
             headers.insert(header::AUTHORIZATION, v);
         }
         Ok(Some(Identity {
-            issuer: session.iss,
-            subject: session.sub,
+            issuer: session.iss.clone(),
+            subject: session.sub.clone(),
             set_cookie,
         }))
     }

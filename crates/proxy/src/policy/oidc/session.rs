@@ -119,10 +119,64 @@ impl Refreshes {
     }
 }
 
+/// Sessions already opened, by cookie value. Opening a session (base64, AES-GCM, JSON)
+/// is a pure function of the cookie and this policy's key, so the result can be reused
+/// for as long as the browser sends the same cookie; expiry is judged from the session on
+/// every request. Only cookies that opened are stored (forged ones cannot fill it), and
+/// the map is emptied when it reaches its bound.
+#[derive(Default)]
+pub(crate) struct Opened {
+    map: Mutex<HashMap<Box<str>, Arc<Session>>>,
+}
+
+/// Sessions kept open; at about 1 KiB each, a few MiB at most.
+const OPENED_MAX: usize = 10_000;
+
+impl Opened {
+    pub(crate) fn get(&self, cookie: &str) -> Option<Arc<Session>> {
+        let map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(cookie).cloned()
+    }
+
+    pub(crate) fn insert(&self, cookie: &str, session: Arc<Session>) {
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= OPENED_MAX {
+            map.clear();
+        }
+        map.insert(cookie.into(), session);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn session() -> Session {
+        Session {
+            iss: "i".into(),
+            sub: "s".into(),
+            claims: Map::new(),
+            access_token: None,
+            refresh_token: None,
+            expires: 1,
+            refresh_from: 1,
+            started: 0,
+        }
+    }
+
+    #[test]
+    fn opened_sessions_are_found_by_exact_cookie_and_bounded() {
+        let o = Opened::default();
+        o.insert("abc", Arc::new(session()));
+        assert!(o.get("abc").is_some());
+        assert!(o.get("ab").is_none() && o.get("abcd").is_none());
+        for i in 0..OPENED_MAX {
+            o.insert(&format!("c{i}"), Arc::new(session()));
+        }
+        let len = o.map.lock().unwrap().len();
+        assert!(len <= OPENED_MAX, "{len}");
+    }
 
     #[tokio::test]
     async fn concurrent_refreshes_of_one_token_run_once() {
@@ -131,17 +185,7 @@ mod tests {
         let one = || async {
             runs.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(20)).await;
-            let s = Session {
-                iss: "i".into(),
-                sub: "s".into(),
-                claims: Map::new(),
-                access_token: None,
-                refresh_token: None,
-                expires: 1,
-                refresh_from: 1,
-                started: 0,
-            };
-            Ok(Arc::new((s, "cookie".to_owned())))
+            Ok(Arc::new((session(), "cookie".to_owned())))
         };
         let (a, b, c) = tokio::join!(r.run("rt", one()), r.run("rt", one()), r.run("rt", one()));
         assert_eq!(runs.load(Ordering::SeqCst), 1);
