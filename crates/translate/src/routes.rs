@@ -13,6 +13,7 @@ use crate::policies::KnownConsumers;
 use crate::problems::{At, Problems, Scope, list_names};
 use crate::syntax;
 
+mod actions;
 mod filters;
 mod matches;
 pub(crate) mod precedence;
@@ -161,8 +162,11 @@ fn route(
     let hosts = hosts(r, &mut cx);
     let matches = matches::translate(&r.matches, &mut cx);
     let filters = filters::translate(&r.filters, &matches.path, known, &mut cx);
-    let action = match filters.redirect {
-        Some((pos, redirect)) => {
+    let action = match (&r.respond, filters.redirect) {
+        (Some(resp), redirect) => {
+            ir::Action::Respond(actions::respond(r, resp, redirect.map(|(p, _)| p), &mut cx))
+        }
+        (None, Some((pos, redirect))) => {
             if !r.backends.is_empty() {
                 cx.push(
                     pos,
@@ -171,7 +175,7 @@ fn route(
             }
             ir::Action::Redirect(redirect)
         }
-        None => forward(r, known, &mut cx),
+        (None, None) => forward(r, known, &mut cx),
     };
     let timeout = match r.timeout {
         Some(t) if t.0.is_zero() => {
@@ -244,7 +248,7 @@ fn hosts(r: &Route, cx: &mut Scope<'_, '_>) -> Vec<String> {
 /// 500, as Gateway API specifies for a rule whose backends all have weight 0.
 fn forward(r: &Route, known: &Known<'_>, cx: &mut Scope<'_, '_>) -> ir::Action {
     if r.backends.is_empty() {
-        cx.here("no backends; add `backends: [{ service: NAME }]` or a redirect");
+        cx.here("no backends; add `backends: [{ service: NAME }]`, a redirect or `respond`");
     }
     let backends: Vec<ir::WeightedBackend> = r
         .backends
@@ -263,6 +267,7 @@ fn forward(r: &Route, known: &Known<'_>, cx: &mut Scope<'_, '_>) -> ir::Action {
         return ir::Action::Respond(ir::DirectResponse {
             status: 500,
             body: "no backend with a non-zero weight".to_owned(),
+            ..ir::DirectResponse::default()
         });
     }
     ir::Action::Forward(backends)
