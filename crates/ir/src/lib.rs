@@ -282,6 +282,17 @@ pub enum Action {
     Redirect(Redirect),
     /// Answer directly (also how invalid Kubernetes routes answer 500).
     Respond(DirectResponse),
+    /// Serve files from a directory (native `static`; the route's path match is a prefix).
+    Static(StaticFiles),
+}
+
+/// Files served by the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaticFiles {
+    /// Absolute directory the files are served from.
+    pub root: String,
+    /// File name served for a directory.
+    pub index: String,
 }
 
 /// A service and its relative weight.

@@ -273,6 +273,9 @@ pub struct Route {
     pub backends: Vec<Backend>,
     /// Answer every request with this response instead of forwarding.
     pub respond: Option<Spanned<Respond>>,
+    /// Serve files from a directory instead of forwarding.
+    #[serde(rename = "static")]
+    pub static_files: Option<Spanned<StaticFiles>>,
     /// Overall time allowed for the request, retries included (default: the service's).
     pub timeout: Option<Dur>,
     /// Access control: IP filter, authentication, ACL.
@@ -403,6 +406,16 @@ pub struct Respond {
     /// Extra response headers.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+}
+
+/// Files served by the gateway itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticFiles {
+    /// Directory, relative to the configuration file's directory.
+    pub root: Spanned<String>,
+    /// File served for a directory (default `index.html`).
+    pub index: Option<Spanned<String>>,
 }
 
 /// A mirror target.

@@ -357,6 +357,11 @@ async fn process(
             ));
         }
         ir::Action::Respond(d) => return direct(d),
+        ir::Action::Static(sf) => {
+            let prefix = route.matched_prefix();
+            return crate::static_files::serve(sf, prefix, &path, &parts.method, &parts.headers)
+                .await;
+        }
         ir::Action::Forward(_) => route.choose_backend().ok_or(ProxyError::NoBackend)?,
     };
     if let Some(d) = &backend.respond {

@@ -162,11 +162,13 @@ fn route(
     let hosts = hosts(r, &mut cx);
     let matches = matches::translate(&r.matches, &mut cx);
     let filters = filters::translate(&r.filters, &matches.path, known, &mut cx);
-    let action = match (&r.respond, filters.redirect) {
-        (Some(resp), redirect) => {
-            ir::Action::Respond(actions::respond(r, resp, redirect.map(|(p, _)| p), &mut cx))
+    actions::one_action(r, filters.redirect.as_ref().map(|(p, _)| *p), &mut cx);
+    let action = match (&r.respond, &r.static_files, filters.redirect) {
+        (Some(resp), _, _) => ir::Action::Respond(actions::respond(resp, &mut cx)),
+        (None, Some(sf), _) => {
+            ir::Action::Static(actions::static_files(sf, &matches.path, &mut cx))
         }
-        (None, Some((pos, redirect))) => {
+        (None, None, Some((pos, redirect))) => {
             if !r.backends.is_empty() {
                 cx.push(
                     pos,
@@ -175,7 +177,7 @@ fn route(
             }
             ir::Action::Redirect(redirect)
         }
-        (None, None) => forward(r, known, &mut cx),
+        (None, None, None) => forward(r, known, &mut cx),
     };
     let timeout = match r.timeout {
         Some(t) if t.0.is_zero() => {
@@ -248,7 +250,9 @@ fn hosts(r: &Route, cx: &mut Scope<'_, '_>) -> Vec<String> {
 /// 500, as Gateway API specifies for a rule whose backends all have weight 0.
 fn forward(r: &Route, known: &Known<'_>, cx: &mut Scope<'_, '_>) -> ir::Action {
     if r.backends.is_empty() {
-        cx.here("no backends; add `backends: [{ service: NAME }]`, a redirect or `respond`");
+        cx.here(
+            "no backends; add `backends: [{ service: NAME }]`, a redirect, `respond` or `static`",
+        );
     }
     let backends: Vec<ir::WeightedBackend> = r
         .backends
