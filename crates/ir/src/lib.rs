@@ -282,6 +282,17 @@ pub enum Action {
     Redirect(Redirect),
     /// Answer directly (also how invalid Kubernetes routes answer 500).
     Respond(DirectResponse),
+    /// Serve files from a directory (native `static`; the route's path match is a prefix).
+    Static(StaticFiles),
+}
+
+/// Files served by the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaticFiles {
+    /// Absolute directory the files are served from.
+    pub root: String,
+    /// File name served for a directory.
+    pub index: String,
 }
 
 /// A service and its relative weight.
@@ -318,12 +329,23 @@ pub struct Redirect {
 }
 
 /// A response made by the gateway.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirectResponse {
     /// Status code.
     pub status: u16,
-    /// Body; a JSON error body is made from it when the status is 4xx or 5xx.
+    /// Body; unless `as_written`, a JSON error body is made from it when the status is
+    /// 4xx or 5xx.
     pub body: String,
+    /// Send status, body and headers exactly as given, even for 4xx and 5xx (a `respond`
+    /// action written by the user). Omitted when false.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub as_written: bool,
+    /// `Content-Type`; `None` is `text/plain; charset=utf-8`. Omitted when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Extra headers as (lower-case name, value). Omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
 }
 
 /// An upstream service.
@@ -589,4 +611,9 @@ impl Snapshot {
         }
         s
     }
+}
+
+/// For `skip_serializing_if`: a `false` flag is left out of snapshots.
+fn is_false(b: &bool) -> bool {
+    !*b
 }

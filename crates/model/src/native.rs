@@ -271,6 +271,11 @@ pub struct Route {
     /// Where matching requests go.
     #[serde(default)]
     pub backends: Vec<Backend>,
+    /// Answer every request with this response instead of forwarding.
+    pub respond: Option<Spanned<Respond>>,
+    /// Serve files from a directory instead of forwarding.
+    #[serde(rename = "static")]
+    pub static_files: Option<Spanned<StaticFiles>>,
     /// Overall time allowed for the request, retries included (default: the service's).
     pub timeout: Option<Dur>,
     /// Access control: IP filter, authentication, ACL.
@@ -386,6 +391,31 @@ pub struct Redirect {
     pub path: Option<PathRewrite>,
     /// 301, 302, 303, 307 or 308 (default 302).
     pub status: Option<u16>,
+}
+
+/// A response written in the configuration, sent as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Respond {
+    /// Status code, 200–599.
+    pub status: Spanned<u16>,
+    /// Body (default: empty).
+    pub body: Option<String>,
+    /// `Content-Type` (default `text/plain; charset=utf-8`).
+    pub content_type: Option<String>,
+    /// Extra response headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Files served by the gateway itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticFiles {
+    /// Directory, relative to the configuration file's directory.
+    pub root: Spanned<String>,
+    /// File served for a directory (default `index.html`).
+    pub index: Option<Spanned<String>>,
 }
 
 /// A mirror target.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use tokio::io::AsyncRead as _;
 use tokio::time::Sleep;
 
 use crate::upstream::pool::Checkin;
@@ -28,6 +29,7 @@ pub struct ProxyBody {
 enum Inner {
     Full(Option<Bytes>),
     Upstream(UpstreamBody),
+    File(FileBody),
 }
 
 impl ProxyBody {
@@ -49,6 +51,20 @@ impl ProxyBody {
     pub(crate) fn upstream(body: UpstreamBody) -> Self {
         Self {
             inner: Inner::Upstream(body),
+            on_done: None,
+            sent: 0,
+        }
+    }
+
+    /// `len` bytes of an open file from its current position, read as the client takes
+    /// them (never buffered whole).
+    pub(crate) fn file(file: tokio::fs::File, len: u64) -> Self {
+        Self {
+            inner: Inner::File(FileBody {
+                file,
+                left: len,
+                buf: bytes::BytesMut::new(),
+            }),
             on_done: None,
             sent: 0,
         }
@@ -85,6 +101,7 @@ impl Body for ProxyBody {
         let res = match &mut this.inner {
             Inner::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Inner::Upstream(u) => Pin::new(u).poll_frame(cx),
+            Inner::File(f) => f.poll_chunk(cx),
         };
         match &res {
             Poll::Ready(Some(Ok(frame))) => {
@@ -103,6 +120,7 @@ impl Body for ProxyBody {
         match &self.inner {
             Inner::Full(b) => b.is_none(),
             Inner::Upstream(u) => u.is_end_stream(),
+            Inner::File(f) => f.left == 0,
         }
     }
 
@@ -111,7 +129,46 @@ impl Body for ProxyBody {
             Inner::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Inner::Full(None) => SizeHint::with_exact(0),
             Inner::Upstream(u) => u.size_hint(),
+            Inner::File(f) => SizeHint::with_exact(f.left),
         }
+    }
+}
+
+/// A file read in chunks of at most [`FileBody::CHUNK`] bytes.
+struct FileBody {
+    file: tokio::fs::File,
+    left: u64,
+    // Kept across a pending read (tokio reads files on a blocking thread).
+    buf: bytes::BytesMut,
+}
+
+impl FileBody {
+    const CHUNK: u64 = 64 * 1024;
+
+    fn poll_chunk(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        // Bounded by CHUNK, so the cast cannot truncate.
+        let want = self.left.min(Self::CHUNK) as usize;
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
+        let mut read = tokio::io::ReadBuf::new(&mut self.buf[..want]);
+        if let Err(e) = ready!(Pin::new(&mut self.file).poll_read(cx, &mut read)) {
+            return Poll::Ready(Some(Err(e.into())));
+        }
+        let n = read.filled().len();
+        if n == 0 {
+            // The file shrank after its length was sent.
+            self.left = 0;
+            return Poll::Ready(Some(Err("file ended before its length".into())));
+        }
+        self.left -= n as u64;
+        Poll::Ready(Some(Ok(Frame::data(self.buf.split_to(n).freeze()))))
     }
 }
 

@@ -97,6 +97,12 @@ pub enum ProxyError {
     /// The request body is larger than the route's `request_size.max_body` (bytes).
     #[error("request body larger than the limit of {0} bytes")]
     PayloadTooLarge(u64),
+    /// The method is not one the route serves: 405 with `Allow` (these methods).
+    #[error("method not allowed")]
+    MethodNotAllowed(&'static str),
+    /// A `Range` outside the file: 416 with `Content-Range: bytes */LENGTH`.
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable(u64),
     /// Credentials could not be judged right now (keys still loading, password checks
     /// saturated): 503, so a valid client is not told to log in again.
     #[error("{0}")]
@@ -110,6 +116,8 @@ impl ProxyError {
             Self::NoRoute => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::ExpectationFailed => StatusCode::EXPECTATION_FAILED,
             Self::NoBackend => StatusCode::INTERNAL_SERVER_ERROR,
@@ -138,6 +146,8 @@ impl ProxyError {
         match self {
             Self::BadRequest(_)
             | Self::PayloadTooLarge(_)
+            | Self::MethodNotAllowed(_)
+            | Self::RangeNotSatisfiable(_)
             | Self::ClientBodyTimeout
             | Self::ExpectationFailed
             | Self::Unauthorized { .. }
@@ -164,6 +174,8 @@ impl ProxyError {
             Self::NoRoute => "no_route",
             Self::BadRequest(_) => "bad_request",
             Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::RangeNotSatisfiable(_) => "range_not_satisfiable",
             Self::ClientBodyTimeout => "client_body_timeout",
             Self::ExpectationFailed => "expectation_failed",
             Self::NoBackend => "no_backend",
@@ -220,6 +232,14 @@ impl ProxyError {
                         continue;
                     }
                     headers.append(n.clone(), v.clone());
+                }
+            }
+            Self::MethodNotAllowed(allow) => {
+                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            Self::RangeNotSatisfiable(len) => {
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                    headers.insert(header::CONTENT_RANGE, v);
                 }
             }
             Self::RateLimited { headers: h, .. } => {

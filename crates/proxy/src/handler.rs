@@ -357,6 +357,11 @@ async fn process(
             ));
         }
         ir::Action::Respond(d) => return direct(d),
+        ir::Action::Static(sf) => {
+            let prefix = route.matched_prefix();
+            return crate::static_files::serve(sf, prefix, &path, &parts.method, &parts.headers)
+                .await;
+        }
         ir::Action::Forward(_) => route.choose_backend().ok_or(ProxyError::NoBackend)?,
     };
     if let Some(d) = &backend.respond {
@@ -628,6 +633,9 @@ fn https_redirect(
 
 fn direct(d: &ir::DirectResponse) -> Result<Response<ProxyBody>, ProxyError> {
     let status = StatusCode::from_u16(d.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if d.as_written {
+        return Ok(as_written(d, status));
+    }
     if status.is_client_error() || status.is_server_error() {
         // Errors take the one error shape (JSON, or gRPC for gRPC clients).
         return Err(ProxyError::Direct(status.as_u16(), d.body.clone()));
@@ -639,6 +647,30 @@ fn direct(d: &ir::DirectResponse) -> Result<Response<ProxyBody>, ProxyError> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     Ok(res)
+}
+
+/// A `respond` action: status, body and headers exactly as configured (translation
+/// checked the names and values, so none is dropped here in practice).
+fn as_written(d: &ir::DirectResponse, status: StatusCode) -> Response<ProxyBody> {
+    let mut res = Response::new(ProxyBody::full(d.body.clone().into()));
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    let content_type = match &d.content_type {
+        Some(ct) => HeaderValue::from_bytes(ct.as_bytes()).ok(),
+        None => Some(HeaderValue::from_static("text/plain; charset=utf-8")),
+    };
+    if let Some(ct) = content_type {
+        h.insert(header::CONTENT_TYPE, ct);
+    }
+    for (name, value) in &d.headers {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            h.append(n, v);
+        }
+    }
+    res
 }
 
 #[allow(clippy::too_many_arguments)]

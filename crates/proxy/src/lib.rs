@@ -24,6 +24,7 @@ mod router;
 mod runtime;
 mod server;
 mod shared;
+mod static_files;
 mod tls;
 mod upgrade;
 mod upstream;

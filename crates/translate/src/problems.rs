@@ -71,6 +71,11 @@ impl<'a> Problems<'a> {
         self.docs.get(doc).and_then(|d| d.files.get(path))
     }
 
+    /// The file document `doc` was read from.
+    pub(crate) fn source(&self, doc: usize) -> Option<&std::path::Path> {
+        self.docs.get(doc).map(|d| d.source.as_path())
+    }
+
     /// `file:line:column`, for messages that point at a second place (a first definition).
     pub(crate) fn place(&self, at: Pos) -> String {
         let file = self
@@ -162,6 +167,15 @@ impl<'p, 'd> Scope<'p, 'd> {
     /// `file:line:column` of a position.
     pub(crate) fn place(&self, at: Pos) -> String {
         self.p.place(at)
+    }
+
+    /// The directory of the object's file: relative paths in it start there.
+    pub(crate) fn base_dir(&self) -> std::path::PathBuf {
+        self.p
+            .source(self.doc)
+            .and_then(std::path::Path::parent)
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default()
     }
 
     /// A problem in a value that has no position of its own.

@@ -13,6 +13,7 @@ use crate::policies::KnownConsumers;
 use crate::problems::{At, Problems, Scope, list_names};
 use crate::syntax;
 
+mod actions;
 mod filters;
 mod matches;
 pub(crate) mod precedence;
@@ -161,8 +162,13 @@ fn route(
     let hosts = hosts(r, &mut cx);
     let matches = matches::translate(&r.matches, &mut cx);
     let filters = filters::translate(&r.filters, &matches.path, known, &mut cx);
-    let action = match filters.redirect {
-        Some((pos, redirect)) => {
+    actions::one_action(r, filters.redirect.as_ref().map(|(p, _)| *p), &mut cx);
+    let action = match (&r.respond, &r.static_files, filters.redirect) {
+        (Some(resp), _, _) => ir::Action::Respond(actions::respond(resp, &mut cx)),
+        (None, Some(sf), _) => {
+            ir::Action::Static(actions::static_files(sf, &matches.path, &mut cx))
+        }
+        (None, None, Some((pos, redirect))) => {
             if !r.backends.is_empty() {
                 cx.push(
                     pos,
@@ -171,7 +177,7 @@ fn route(
             }
             ir::Action::Redirect(redirect)
         }
-        None => forward(r, known, &mut cx),
+        (None, None, None) => forward(r, known, &mut cx),
     };
     let timeout = match r.timeout {
         Some(t) if t.0.is_zero() => {
@@ -244,7 +250,9 @@ fn hosts(r: &Route, cx: &mut Scope<'_, '_>) -> Vec<String> {
 /// 500, as Gateway API specifies for a rule whose backends all have weight 0.
 fn forward(r: &Route, known: &Known<'_>, cx: &mut Scope<'_, '_>) -> ir::Action {
     if r.backends.is_empty() {
-        cx.here("no backends; add `backends: [{ service: NAME }]` or a redirect");
+        cx.here(
+            "no backends; add `backends: [{ service: NAME }]`, a redirect, `respond` or `static`",
+        );
     }
     let backends: Vec<ir::WeightedBackend> = r
         .backends
@@ -263,6 +271,7 @@ fn forward(r: &Route, known: &Known<'_>, cx: &mut Scope<'_, '_>) -> ir::Action {
         return ir::Action::Respond(ir::DirectResponse {
             status: 500,
             body: "no backend with a non-zero weight".to_owned(),
+            ..ir::DirectResponse::default()
         });
     }
     ir::Action::Forward(backends)

@@ -37,6 +37,7 @@ fn direct(name: &str, path: ir::PathMatch, headers: &[(&str, &str)]) -> ir::Rout
         action: ir::Action::Respond(ir::DirectResponse {
             status: 200,
             body: String::new(),
+            ..ir::DirectResponse::default()
         }),
         timeout: None,
         backend_timeout: None,

@@ -286,7 +286,11 @@ impl Backend<'_, '_> {
             Err(e) => {
                 let body = format!("backend unavailable: {}", e.1);
                 self.problems.push(e);
-                ir::Action::Respond(ir::DirectResponse { status: 500, body })
+                ir::Action::Respond(ir::DirectResponse {
+                    status: 500,
+                    body,
+                    ..ir::DirectResponse::default()
+                })
             }
         };
         let url_rewrite = strip.then(|| ir::UrlRewrite {

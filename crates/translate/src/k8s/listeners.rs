@@ -113,6 +113,7 @@ impl Port<'_> {
                 r.action = ir::Action::Respond(ir::DirectResponse {
                     status: 500,
                     body: "this route's access policy is invalid".to_owned(),
+                    ..ir::DirectResponse::default()
                 });
             } else {
                 let mut p = r.policies.take().map(|b| *b).unwrap_or_default();

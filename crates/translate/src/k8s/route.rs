@@ -56,6 +56,7 @@ fn respond(status: u16, body: impl Into<String>) -> ir::Action {
     ir::Action::Respond(ir::DirectResponse {
         status,
         body: body.into(),
+        ..ir::DirectResponse::default()
     })
 }
 
@@ -210,7 +211,11 @@ fn forward(
                     service: String::new(),
                     weight,
                     filters: ir::Filters::default(),
-                    respond: Some(ir::DirectResponse { status: 500, body }),
+                    respond: Some(ir::DirectResponse {
+                        status: 500,
+                        body,
+                        ..ir::DirectResponse::default()
+                    }),
                 });
             }
         }

@@ -138,6 +138,7 @@ fn random_route(rng: &mut Rng, i: usize) -> ir::Route {
         action: ir::Action::Respond(ir::DirectResponse {
             status: 200,
             body: String::new(),
+            ..ir::DirectResponse::default()
         }),
         timeout: None,
         backend_timeout: None,
