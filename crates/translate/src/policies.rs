@@ -296,8 +296,7 @@ fn jwt(j: &Spanned<model::JwtAuth>, route_name: &str, cx: &mut Scope<'_, '_>) ->
     let keys = match sources.as_slice() {
         [(s, make)] => {
             let is_secret = v.secret.is_some();
-            let url = s.value.starts_with("https://") || s.value.starts_with("http://");
-            if !is_secret && !url {
+            if !is_secret && !crate::oidc::is_http_url(&s.value) {
                 cx.push(
                     cx.pos_of(s),
                     format_args!("{:?} is not an http(s) URL", s.value),

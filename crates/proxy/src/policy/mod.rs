@@ -38,7 +38,7 @@ pub(crate) struct RouteAccess {
     key: Option<KeyMethod>,
     basic: Option<String>,
     jwt: Option<jwt::JwtMethod>,
-    oidc: Option<oidc::OidcMethod>,
+    oidc: Option<Arc<oidc::OidcMethod>>,
     mtls: bool,
     acl: Option<ir::Acl>,
     ext: Option<ext_auth::ExtAuth>,
@@ -101,6 +101,10 @@ pub(crate) struct PolicyCompiler<'a> {
     pub(crate) verifiers: Verifiers,
     /// Rate limits and quotas.
     pub(crate) limits: crate::limits::LimitCompiler<'a>,
+    /// OIDC policies by their whole configuration: routes with the same block (the
+    /// callback and logout routes the translator adds among them) share one, and so its
+    /// opened sessions and its one refresh per refresh token.
+    oidc: std::collections::HashMap<String, Arc<oidc::OidcMethod>>,
     start_tasks: bool,
 }
 
@@ -116,6 +120,7 @@ impl<'a> PolicyCompiler<'a> {
             previous: previous.map(|p| p.0),
             verifiers: Verifiers::new(),
             limits: crate::limits::LimitCompiler::new(previous.map(|p| p.1), metrics),
+            oidc: std::collections::HashMap::new(),
             start_tasks,
         }
     }
@@ -141,11 +146,20 @@ impl<'a> PolicyCompiler<'a> {
             .as_ref()
             .map(|j| jwt::compile(j, previous, next, start))
             .transpose()?;
-        let oidc = p
-            .oidc
-            .as_deref()
-            .map(|o| oidc::compile(o, previous, next, start))
-            .transpose()?;
+        let oidc = match p.oidc.as_deref() {
+            Some(o) => {
+                let key = serde_json::to_string(o).map_err(|e| format!("oidc: {e}"))?;
+                match self.oidc.get(&key) {
+                    Some(m) => Some(m.clone()),
+                    None => {
+                        let m = Arc::new(oidc::compile(o, previous, next, start)?);
+                        self.oidc.insert(key, m.clone());
+                        Some(m)
+                    }
+                }
+            }
+            None => None,
+        };
         let key = match &p.key_auth {
             Some(k) => Some(KeyMethod {
                 header: k
