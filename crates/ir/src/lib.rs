@@ -18,8 +18,8 @@ pub mod policies;
 pub mod tls;
 pub use limits::{LimitKey, LimitStore, Quota, QuotaWindow, RateLimit, RedisSettings};
 pub use policies::{
-    Acl, BasicAuth, BasicCredential, Consumer, Cors, ExtAuth, IpFilter, JwtAuth, JwtIdentity,
-    JwtKeys, KeyAuth, OidcAuth, RequestSize, RoutePolicies,
+    Acl, BasicAuth, BasicCredential, Cache, CacheStore, Consumer, Cors, ExtAuth, IpFilter, JwtAuth,
+    JwtIdentity, JwtKeys, KeyAuth, OidcAuth, RequestSize, RoutePolicies,
 };
 pub use tls::{CertKeyPem, ClientAuth, ListenerTls, REDACTED, TlsVersion, UpstreamTls};
 
@@ -70,6 +70,24 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
     /// One JSON line per request on stdout.
     pub access_log: bool,
+    /// Byte budget of the local response cache (bodies and headers), shared by every
+    /// route with `cache: { store: local }`. Omitted when the default.
+    #[serde(
+        default = "default_cache_memory",
+        skip_serializing_if = "is_default_cache_memory"
+    )]
+    pub cache_max_memory: u64,
+}
+
+/// 64 MiB.
+pub const DEFAULT_CACHE_MEMORY: u64 = 64 * 1024 * 1024;
+
+fn default_cache_memory() -> u64 {
+    DEFAULT_CACHE_MEMORY
+}
+
+fn is_default_cache_memory(v: &u64) -> bool {
+    *v == DEFAULT_CACHE_MEMORY
 }
 
 impl Default for ServerSettings {
@@ -85,6 +103,7 @@ impl Default for ServerSettings {
             shutdown_delay: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(30),
             access_log: true,
+            cache_max_memory: DEFAULT_CACHE_MEMORY,
         }
     }
 }

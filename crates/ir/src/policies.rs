@@ -90,6 +90,9 @@ pub struct RoutePolicies {
     /// Request size limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_size: Option<RequestSize>,
+    /// Response caching, after access control and rate limits, before the upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<Cache>,
 }
 
 impl RoutePolicies {
@@ -265,4 +268,34 @@ pub struct Cors {
 pub struct RequestSize {
     /// Largest request body, in bytes.
     pub max_body: u64,
+}
+
+/// Response caching of a route (a shared cache in RFC 9111's sense).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Cache {
+    /// Freshness of an answer without `s-maxage` or `max-age`; `None`: such answers are
+    /// not stored.
+    #[serde(
+        default,
+        with = "crate::opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ttl: Option<Duration>,
+    /// Largest body stored, in bytes.
+    pub max_body: u64,
+    /// Request headers (lower case) whose values are part of the key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vary: Vec<String>,
+    /// Where entries live.
+    pub store: CacheStore,
+}
+
+/// Where a route's cache entries live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheStore {
+    /// This process, within `server.cache_max_memory`.
+    Local,
+    /// The `redis:` store, shared by every replica.
+    Redis,
 }

@@ -82,6 +82,9 @@ pub struct PolicySpec {
     /// A quota (counted in Redis).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<crate::crds_limits::Quota>,
+    /// Response caching (GET and HEAD), locally or shared through Redis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<crate::crds_cache::Cache>,
 }
 
 /// A policy target in the policy's namespace (Gateway API's

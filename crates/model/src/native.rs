@@ -76,6 +76,9 @@ pub struct Server {
     pub shutdown_grace: Option<Dur>,
     /// Write one JSON access-log line per request to stdout (default true).
     pub access_log: Option<bool>,
+    /// Memory for the local response cache of every `cache: { store: local }` route
+    /// (default 64MiB).
+    pub cache_max_memory: Option<ByteSize>,
 }
 
 /// Where clients connect.

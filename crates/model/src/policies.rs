@@ -20,6 +20,7 @@
 //!       acl: { allow_groups: [gold], allow_consumers: [bob] }
 //!       cors: { allow_origins: ["https://*.example.com"], allow_credentials: true }
 //!       request_size: { max_body: 10MiB }
+//!       cache: { ttl: 30s, max_body: 1MiB, vary: [accept-language], store: local }
 //! ```
 
 use std::collections::BTreeMap;
@@ -108,6 +109,24 @@ pub struct Policies {
     pub cors: Option<Spanned<Cors>>,
     /// A limit on the request body.
     pub request_size: Option<Spanned<RequestSize>>,
+    /// Response caching (GET and HEAD), locally or shared through Redis.
+    pub cache: Option<Spanned<Cache>>,
+}
+
+/// Response caching of a route.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cache {
+    /// Freshness of an answer that has no `s-maxage`/`max-age` (default: such answers
+    /// are not stored).
+    pub ttl: Option<Spanned<Dur>>,
+    /// Largest body stored (default 1MiB); a larger answer is still delivered whole.
+    pub max_body: Option<Spanned<crate::units::ByteSize>>,
+    /// Request headers whose values are part of the key, e.g. `accept-language`.
+    #[serde(default)]
+    pub vary: Vec<Spanned<String>>,
+    /// `local` (default, this process) or `redis` (shared through the `redis:` block).
+    pub store: Option<Spanned<String>>,
 }
 
 /// Cross-origin resource sharing (the Fetch standard's CORS protocol).

@@ -34,6 +34,7 @@ use std::path::PathBuf;
 use tollgate_ir as ir;
 use tollgate_model::{Document, LoadError, Problem, Resources};
 
+mod cache;
 mod content;
 pub mod k8s;
 mod limits;

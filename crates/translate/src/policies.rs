@@ -171,6 +171,7 @@ pub(crate) fn route_policies(
     policies: Option<&Spanned<Policies>>,
     route_name: &str,
     known: &KnownConsumers<'_>,
+    forwards: bool,
     cx: &mut Scope<'_, '_>,
 ) -> Option<Box<ir::RoutePolicies>> {
     let spanned = policies?;
@@ -210,6 +211,10 @@ pub(crate) fn route_policies(
             .request_size
             .as_ref()
             .map(|r| crate::content::request_size(r, cx)),
+        cache: pol
+            .cache
+            .as_ref()
+            .map(|c| crate::cache::cache(c, known.redis, forwards, cx)),
         ..ir::RoutePolicies::default()
     };
     let owner = crate::limits::Owner {

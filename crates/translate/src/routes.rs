@@ -186,8 +186,14 @@ fn route(
         }
         t => t.map(|t| t.0),
     };
-    let policies =
-        crate::policies::route_policies(r.policies.as_ref(), &r.name.value, consumers, &mut cx);
+    let forwards = matches!(action, ir::Action::Forward(_));
+    let policies = crate::policies::route_policies(
+        r.policies.as_ref(),
+        &r.name.value,
+        consumers,
+        forwards,
+        &mut cx,
+    );
     let precedence = Precedence::of(&matches, order);
     Routed {
         listeners,

@@ -47,6 +47,14 @@ pub(crate) fn settings(
         shutdown_delay: s.shutdown_delay.map_or(d.shutdown_delay, |v| v.0),
         shutdown_grace: s.shutdown_grace.map_or(d.shutdown_grace, |v| v.0),
         access_log: s.access_log.unwrap_or(d.access_log),
+        cache_max_memory: match s.cache_max_memory {
+            Some(b) if b.0 == 0 => {
+                check.zero("cache_max_memory");
+                d.cache_max_memory
+            }
+            Some(b) => b.0,
+            None => d.cache_max_memory,
+        },
     }
 }
 

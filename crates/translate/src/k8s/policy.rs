@@ -49,6 +49,9 @@ pub(crate) fn blocks(p: &ir::RoutePolicies) -> Vec<&'static str> {
     if p.quota.is_some() {
         out.push("quota");
     }
+    if p.cache.is_some() {
+        out.push("cache");
+    }
     out
 }
 
@@ -83,6 +86,9 @@ pub(crate) fn fill_missing(into: &mut ir::RoutePolicies, from: &ir::RoutePolicie
     }
     if into.quota.is_none() {
         into.quota.clone_from(&from.quota);
+    }
+    if into.cache.is_none() {
+        into.cache.clone_from(&from.cache);
     }
 }
 
@@ -125,10 +131,14 @@ pub(crate) fn compile(
         // The Policy CRD has no cors or request_size blocks (yet).
         cors: None,
         request_size: None,
+        cache: spec
+            .cache
+            .as_ref()
+            .map(|c| super::policy_cache::cache(c, &mut problems)),
     };
     if blocks(&out).is_empty() {
         problems.push(
-            "the policy sets nothing; give ipFilter, keyAuth, basicAuth, jwt, mtlsAuth, oidc, acl, extAuth, rateLimits or quota"
+            "the policy sets nothing; give ipFilter, keyAuth, basicAuth, jwt, mtlsAuth, oidc, acl, extAuth, rateLimits, quota or cache"
                 .to_owned(),
         );
     }
