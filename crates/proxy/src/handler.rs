@@ -8,6 +8,7 @@
 //!    access phase: IP filter, authentication, ACL (`policy`), before the route's
 //!    action so a redirect or direct answer is protected too
 //!    then the rate-limit phase (`limits`; a listener's ceiling runs before routing)
+//!    then the cache phase (`cache`: a hit is answered here)
 //! 4. rewrite phase: redirect or direct answer, request header changes, URL rewrite
 //! 5. upstream: backend by weight, endpoint by balancer, pooled connection, timeouts,
 //!    retries, mirrors
@@ -341,6 +342,15 @@ async fn process(
         }
     }
 
+    // Cache phase: after access and limits, so a cached answer is protected and counted.
+    let cached = match &route.cache {
+        Some(c) => match c.lookup(&parts, &host, &path, query).await {
+            std::ops::ControlFlow::Break(hit) => return Ok(hit),
+            std::ops::ControlFlow::Continue(pending) => pending,
+        },
+        None => None,
+    };
+
     // Rewrite phase. The backend entry is picked first: its own filters (Gateway API
     // backendRef filters) apply after the route's, and an invalid entry answers 500 for
     // its share of the traffic while the valid ones keep working.
@@ -493,7 +503,10 @@ async fn process(
         ));
     }
     apply_response_headers(filters, &mut res);
-    Ok(res)
+    Ok(match cached {
+        Some(p) => p.finish(res),
+        None => res,
+    })
 }
 
 /// A query string without any `name=` parameter (an API key that must not travel

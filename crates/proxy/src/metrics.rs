@@ -89,6 +89,7 @@ pub struct LimitStats {
 pub struct Metrics {
     routes: Mutex<BTreeMap<Arc<str>, Arc<RouteStats>>>,
     limits: Mutex<BTreeMap<Arc<str>, Arc<LimitStats>>>,
+    caches: Mutex<BTreeMap<Arc<str>, Arc<crate::cache::stats::CacheStats>>>,
     upstream_errors: Mutex<BTreeMap<(Arc<str>, &'static str), u64>>,
     /// Client connections open now.
     pub active_connections: AtomicI64,
@@ -130,6 +131,12 @@ impl Metrics {
         let s = limits.entry(name.into()).or_default().clone();
         let _ = s.key.set(key);
         s
+    }
+
+    /// The cache counters of a route, kept by name across reloads.
+    pub(crate) fn cache(&self, route: &str) -> Arc<crate::cache::stats::CacheStats> {
+        let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
+        caches.entry(route.into()).or_default().clone()
     }
 
     /// Forgets the stats of routes no runtime uses any more (only this map holds them),
@@ -272,6 +279,10 @@ impl Metrics {
             );
         }
         self.render_limits(&mut out);
+        crate::cache::stats::render(
+            &self.caches.lock().unwrap_or_else(|e| e.into_inner()),
+            &mut out,
+        );
         out.push_str(
             "# HELP tollgate_rejected_requests_total Requests refused before routing, by status.\n",
         );
@@ -343,7 +354,7 @@ impl Metrics {
     }
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")

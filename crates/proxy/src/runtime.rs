@@ -38,6 +38,8 @@ pub struct Runtime {
     pub(crate) limiters: Limiters,
     /// The Redis store of shared limits, with the settings it was made from.
     pub(crate) redis: Option<(ir::RedisSettings, Arc<RedisStore>)>,
+    /// The local response cache, handed to the next runtime so entries survive reloads.
+    pub(crate) cache: Arc<crate::cache::LocalStore>,
 }
 
 impl Runtime {
@@ -86,6 +88,11 @@ pub(crate) fn compile(
         start_health_checks,
     )
     .map_err(CompileError)?;
+    pol.cache = crate::cache::Stores::carry(
+        previous.map(|p| &p.cache),
+        snapshot.server.cache_max_memory,
+        redis.as_ref(),
+    );
     let mut tables = HashMap::with_capacity(snapshot.listeners.len());
     for (name, l) in &snapshot.listeners {
         let mut t = RouteTable::compile(l, metrics, &upstreams, &mut pol)
@@ -137,5 +144,6 @@ pub(crate) fn compile(
         verifiers: pol.verifiers,
         limiters: pol.limits.limiters,
         redis,
+        cache: pol.cache.local,
     })
 }

@@ -1,6 +1,8 @@
 //! Shared limits in Redis: GCRA rates and calendar quotas, all checks of one request in one
 //! atomic script call (one round trip), bounded by a timeout and guarded by a breaker.
 
+mod kv;
+
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 

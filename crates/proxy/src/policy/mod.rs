@@ -106,6 +106,8 @@ pub(crate) struct PolicyCompiler<'a> {
     /// opened sessions and its one refresh per refresh token.
     oidc: std::collections::HashMap<String, Arc<oidc::OidcMethod>>,
     start_tasks: bool,
+    /// The response-cache stores routes with `cache` use (set by the runtime compiler).
+    pub(crate) cache: crate::cache::Stores,
 }
 
 impl<'a> PolicyCompiler<'a> {
@@ -122,6 +124,7 @@ impl<'a> PolicyCompiler<'a> {
             limits: crate::limits::LimitCompiler::new(previous.map(|p| p.1), metrics),
             oidc: std::collections::HashMap::new(),
             start_tasks,
+            cache: crate::cache::Stores::carry(None, tollgate_ir::DEFAULT_CACHE_MEMORY, None),
         }
     }
 

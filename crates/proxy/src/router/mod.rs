@@ -92,6 +92,8 @@ pub(crate) struct Route {
     pub(crate) cors: Option<Box<crate::policy::cors::Cors>>,
     /// Largest request body, in bytes.
     pub(crate) max_body: Option<u64>,
+    /// Response caching.
+    pub(crate) cache: Option<Arc<crate::cache::RouteCache>>,
 }
 
 enum PathMatcher {
@@ -181,6 +183,23 @@ impl Route {
             ir::Action::Forward(b) => b.iter().map(|b| u64::from(b.weight)).sum(),
             _ => 0,
         };
+        let cache = match r.policies.as_ref().and_then(|p| p.cache.as_ref()) {
+            Some(c) => {
+                // A miss waits for another's fetch of the same key at most as long as
+                // its own fetch could take.
+                let wait = r.timeout.unwrap_or_else(|| {
+                    backends
+                        .iter()
+                        .filter_map(|b| b.upstream.as_ref())
+                        .map(|u| u.config.request_timeout)
+                        .max()
+                        .unwrap_or(Duration::from_secs(30))
+                });
+                let c = crate::cache::RouteCache::compile(&r.name, c, &pol.cache, wait, metrics)?;
+                Some(Arc::new(c))
+            }
+            None => None,
+        };
         Ok(Self {
             name: r.name.as_str().into(),
             path,
@@ -214,6 +233,7 @@ impl Route {
                 .as_ref()
                 .and_then(|p| p.request_size)
                 .map(|s| s.max_body),
+            cache,
         })
     }
 
