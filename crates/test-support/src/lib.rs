@@ -201,6 +201,9 @@ async fn handle(
     {
         return Ok(Response::new(full(vec![b'x'; n])));
     }
+    if let Some(rest) = path.strip_prefix("/hdr/") {
+        return Ok(with_headers(&state, rest, req.headers()).await);
+    }
     if path == "/hop" {
         let mut res = Response::new(full("hop"));
         let h = res.headers_mut();
@@ -251,6 +254,38 @@ fn tokio_stream_from<T: Send + 'static>(
     mut rx: tokio::sync::mpsc::Receiver<T>,
 ) -> impl futures_core::Stream<Item = T> + Send + 'static {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// `/hdr/<name>:<value>/…`: an answer with those headers and the body
+/// `n=<requests so far> lang=<accept-language>` (so a test can tell a stored answer from
+/// a new one). `delay:<ms>` waits first, `bytes:<n>` sends `n` bytes of `x` instead, and
+/// `status:<code>` sets the status.
+async fn with_headers(state: &BackendState, rest: &str, req: &http::HeaderMap) -> Response<Body> {
+    let n = state.requests.load(Ordering::Relaxed);
+    let lang = req
+        .get("accept-language")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    let mut res = Response::new(full(format!("n={n} lang={lang}")));
+    for seg in rest.split('/') {
+        let Some((k, v)) = seg.split_once(':') else {
+            continue;
+        };
+        match k {
+            "delay" => tokio::time::sleep(Duration::from_millis(v.parse().unwrap_or(0))).await,
+            "bytes" => *res.body_mut() = full(vec![b'x'; v.parse().unwrap_or(0)]),
+            "status" => *res.status_mut() = v.parse().unwrap_or(StatusCode::OK),
+            _ => {
+                if let (Ok(name), Ok(value)) = (
+                    http::HeaderName::from_bytes(k.as_bytes()),
+                    http::HeaderValue::from_str(v),
+                ) {
+                    res.headers_mut().append(name, value);
+                }
+            }
+        }
+    }
+    res
 }
 
 fn with_status(status: StatusCode, body: Body) -> Response<Body> {
