@@ -98,7 +98,7 @@ def log_delta(rows):
         {"cpu_us_per_req_delta": round(d, 2), "pct": round(pct, 1)}
 
 
-POLICY_SCENARIOS = ("auth_key", "auth_jwt", "auth_oidc", "rl_local", "rl_redis")
+POLICY_SCENARIOS = ("auth_key", "auth_jwt", "auth_oidc", "rl_local", "rl_redis", "cache_hit")
 
 
 def policy_lines(rows):

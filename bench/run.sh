@@ -51,7 +51,7 @@ for _n in $ROUTE_COUNTS; do
   [[ $_n =~ ^[1-9][0-9]*$ ]] || { echo "[bench] error: ROUTE_COUNTS must be positive integers" >&2; exit 1; }
   ROUTE_SCENARIOS+="$(routes_name "$_n") "
 done
-SCENARIOS=${SCENARIOS:-"http1_6b http1_6b_log http1_16k https_6b h2_6b ${ROUTE_SCENARIOS}reload_load reload_rss auth_key auth_jwt auth_oidc rl_local rl_redis"}
+SCENARIOS=${SCENARIOS:-"http1_6b http1_6b_log http1_16k https_6b h2_6b ${ROUTE_SCENARIOS}reload_load reload_rss auth_key auth_jwt auth_oidc rl_local rl_redis cache_hit"}
 POLICY_REDIS=${POLICY_REDIS:-redis://127.0.0.1:6379} # rl_redis: the Redis shared limits use
 PROXIES=${PROXIES:-"tollgate nginx haproxy"}
 PROXY_CPU=${PROXY_CPU:-0}          # core the proxy is pinned to
@@ -71,7 +71,8 @@ declare -A TOOL_PKG=([nginx]=nginx-light [node]=nodejs [haproxy]=haproxy [wrk]=w
   [hyperfine]=hyperfine [taskset]=util-linux [python3]=python3 [openssl]=openssl)
 declare -A SCENARIO_TOOLS=([http1_6b]="wrk" [http1_6b_log]="wrk" [http1_16k]="wrk"
   [https_6b]="wrk openssl" [h2_6b]="h2load openssl" [reload_load]="wrk" [reload_rss]="wrk"
-  [auth_key]="wrk" [auth_jwt]="wrk" [auth_oidc]="wrk node" [rl_local]="wrk" [rl_redis]="wrk")
+  [auth_key]="wrk" [auth_jwt]="wrk" [auth_oidc]="wrk node" [rl_local]="wrk" [rl_redis]="wrk"
+  [cache_hit]="wrk")
 declare -A ROUTE_COUNT=()   # routes_* scenario name -> route count
 for _n in $ROUTE_COUNTS; do
   SCENARIO_TOOLS[$(routes_name "$_n")]="wrk"
@@ -474,6 +475,10 @@ proxy_nginx_start() {
     fi
   fi
   mkdir -p "$dir/client_body" "$dir/proxy_temp"
+  if [[ $mode == policy:cache ]]; then
+    # The workers (not root) write the cache files: let them reach and write the dir.
+    mkdir -p "$dir/cache" && chmod 777 "$dir/cache" && chmod o+x "$TMP" "$dir"
+  fi
   cat >"$dir/nginx.conf" <<EOF
 daemon off;
 master_process on;
@@ -510,6 +515,17 @@ EOF
   PROXY_READY_URLS=$PROXY_URL
 }
 
+# HAProxy's side of the policy rows (only the cache has an equivalent here).
+haproxy_policy_top() {
+  [[ $1 == policy:cache ]] && printf 'cache bench\n  total-max-size 64\n  max-age 3600\n'
+  return 0
+}
+haproxy_policy_backend() {
+  # HAProxy 2.6 stores only answers with an explicit freshness; the echo backend sends
+  # none, so it is given one, as NGINX's proxy_cache_valid and Tollgate's ttl do.
+  [[ $1 == policy:cache ]] && printf '  http-request cache-use bench\n  http-response set-header cache-control max-age=3600\n  http-response cache-store bench\n'
+  return 0
+}
 proxy_haproxy_unavailable() { command -v haproxy >/dev/null 2>&1 || echo "haproxy not installed"; }
 proxy_haproxy_start() {
   local dir=$1 backend=$2 mode=${3:-http} port bind scheme=https
@@ -522,7 +538,7 @@ proxy_haproxy_start() {
     return 0
   fi
   case $mode in
-    http) bind="127.0.0.1:$port" scheme=http ;;
+    http | policy:*) bind="127.0.0.1:$port" scheme=http ;;
     https) bind="127.0.0.1:$port ssl crt $TLS_COMBINED ssl-min-ver TLSv1.3 alpn http/1.1" ;;
     h2) bind="127.0.0.1:$port ssl crt $TLS_COMBINED ssl-min-ver TLSv1.3 alpn h2,http/1.1" ;;
   esac
@@ -543,7 +559,9 @@ frontend web
   bind $bind
   default_backend echo
 
+$(haproxy_policy_top "$mode")
 backend echo
+$(haproxy_policy_backend "$mode")
   server s1 $backend
 EOF
   start_bg "$(basename "$dir")-haproxy" "$PROXY_CPU" haproxy -db -f "$dir/haproxy.cfg"
@@ -566,6 +584,7 @@ policy_tollgate() {
     oidc) echo "      $(oidc_policy)" ;;
     rl_local) echo "      rate_limit: { requests: 1000000000, per: 1h, key: ip }" ;;
     rl_redis) echo "      rate_limit: { requests: 1000000000, per: 1h, key: ip, store: redis }" ;;
+    cache) echo "      cache: { ttl: 1h }" ;;
   esac
 }
 policy_tollgate_top() {
@@ -578,6 +597,8 @@ policy_nginx_http() {
   case $1 in
     key) echo "map \$http_apikey \$bench_key_ok { default 0; \"$POLICY_KEY\" 1; }" ;;
     rl_local) echo "limit_req_zone \$binary_remote_addr zone=bench:10m rate=100000r/s;" ;;
+    # $dir is proxy_nginx_start's: the cache files live with the row's other files.
+    cache) echo "proxy_cache_path $dir/cache levels=1:2 keys_zone=bench:10m max_size=64m inactive=1h use_temp_path=off;" ;;
   esac
 }
 policy_nginx_location() {
@@ -585,6 +606,7 @@ policy_nginx_location() {
     # Like Tollgate, the key does not travel upstream.
     key) echo "if (\$bench_key_ok = 0) { return 401; } proxy_set_header apikey \"\";" ;;
     rl_local) echo "limit_req zone=bench burst=100000 nodelay;" ;;
+    cache) echo "proxy_cache bench; proxy_cache_valid 200 1h;" ;;
   esac
 }
 # policy_scenario NAME KIND HEADER: Tollgate with the policy, NGINX where it has one.
@@ -592,7 +614,8 @@ policy_scenario() {
   local name=$1 kind=$2 proxy
   start_backend "$name" 6
   for proxy in $PROXIES; do
-    if [[ $proxy == tollgate || ($proxy == nginx && ($kind == key || $kind == rl_local)) ]]; then
+    if [[ $proxy == tollgate || ($proxy == nginx && ($kind == key || $kind == rl_local || $kind == cache))
+      || ($proxy == haproxy && $kind == cache) ]]; then
       ROW_HEADER=$3 run_row "$name" "$proxy" wrk "policy:$kind"
     else
       py skip --scenario "$name" --proxy "$proxy" --reason "no equivalent configured" >>"$ROWS"
@@ -639,6 +662,9 @@ YAML
 }
 scenario_rl_local() { policy_scenario rl_local rl_local ""; }
 scenario_rl_redis() { policy_scenario rl_redis rl_redis ""; }
+# cache_hit: every request answered from the proxy's cache (the 6-byte answer, stored by
+# the warm-up): Tollgate `cache: { store: local }`, NGINX proxy_cache, HAProxy cache.
+scenario_cache_hit() { policy_scenario cache_hit cache ""; }
 
 # ------------------------------------------------------------------------------ load
 # Each load generator has load_NAME MODE URL OUT: MODE is warmup or measure; OUT gets

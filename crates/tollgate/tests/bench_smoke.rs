@@ -28,6 +28,7 @@ const SCENARIOS: &[&str] = &[
     "auth_oidc",
     "rl_local",
     "rl_redis",
+    "cache_hit",
 ];
 
 /// The echo backend is a binary of another package (`tollgate-test-support`), and Cargo
@@ -125,7 +126,14 @@ fn bench_harness_runs_every_scenario() {
         stdout.contains("reload_rss: tollgate RSS") && stdout.contains("after 3 cycles"),
         "no RSS line for reload_rss\n{context}"
     );
-    for policy in ["auth_key", "auth_jwt", "auth_oidc", "rl_local", "rl_redis"] {
+    for policy in [
+        "auth_key",
+        "auth_jwt",
+        "auth_oidc",
+        "rl_local",
+        "rl_redis",
+        "cache_hit",
+    ] {
         assert!(
             stdout.contains(&format!("{policy}: tollgate "))
                 && stdout.contains("over its http1_6b"),
