@@ -13,9 +13,11 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+pub mod content;
 pub mod limits;
 pub mod policies;
 pub mod tls;
+pub use content::{Coding, Compression, CompressionLevels, DEFAULT_COMPRESSIBLE_TYPES};
 pub use limits::{LimitKey, LimitStore, Quota, QuotaWindow, RateLimit, RedisSettings};
 pub use policies::{
     Acl, BasicAuth, BasicCredential, Consumer, Cors, ExtAuth, IpFilter, JwtAuth, JwtIdentity,

@@ -90,6 +90,9 @@ pub struct RoutePolicies {
     /// Request size limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_size: Option<RequestSize>,
+    /// Response compression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<crate::Compression>,
 }
 
 impl RoutePolicies {

@@ -20,6 +20,7 @@
 //!       acl: { allow_groups: [gold], allow_consumers: [bob] }
 //!       cors: { allow_origins: ["https://*.example.com"], allow_credentials: true }
 //!       request_size: { max_body: 10MiB }
+//!       compression: { algorithms: [zstd, br, gzip], min_size: 1KiB }
 //! ```
 
 use std::collections::BTreeMap;
@@ -108,6 +109,8 @@ pub struct Policies {
     pub cors: Option<Spanned<Cors>>,
     /// A limit on the request body.
     pub request_size: Option<Spanned<RequestSize>>,
+    /// Response compression negotiated by `Accept-Encoding`.
+    pub compression: Option<Spanned<Compression>>,
 }
 
 /// Cross-origin resource sharing (the Fetch standard's CORS protocol).
@@ -138,6 +141,34 @@ pub struct Cors {
 pub struct RequestSize {
     /// Largest request body: `10MiB`, `512KiB`, `1000`.
     pub max_body: Spanned<crate::units::ByteSize>,
+}
+
+/// Response compression: codings negotiated by the request's `Accept-Encoding`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Compression {
+    /// Codings the route may use, most preferred first: `zstd`, `br`, `gzip` (the
+    /// default, in that order).
+    pub algorithms: Option<Vec<Spanned<String>>>,
+    /// Bodies declared smaller than this are sent as they are (default `1KiB`).
+    pub min_size: Option<Spanned<crate::units::ByteSize>>,
+    /// Media types compressed: `type/subtype`, `type/*` or `type/*+suffix` (default:
+    /// text, JSON, JavaScript, XML, SVG).
+    pub content_types: Option<Vec<Spanned<String>>>,
+    /// Compression levels per coding (defaults gzip 2, br 4, zstd 3).
+    pub levels: Option<Spanned<CompressionLevels>>,
+}
+
+/// Compression levels; a coding left out keeps its default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompressionLevels {
+    /// gzip, 1 (fastest) to 9.
+    pub gzip: Option<Spanned<i64>>,
+    /// Brotli quality, 0 to 11.
+    pub br: Option<Spanned<i64>>,
+    /// zstd, 1 to 19.
+    pub zstd: Option<Spanned<i64>>,
 }
 
 /// Client IP allow and deny lists (after `trusted_proxies`).

@@ -34,6 +34,7 @@ use std::path::PathBuf;
 use tollgate_ir as ir;
 use tollgate_model::{Document, LoadError, Problem, Resources};
 
+mod compression;
 mod content;
 pub mod k8s;
 mod limits;

@@ -210,6 +210,10 @@ pub(crate) fn route_policies(
             .request_size
             .as_ref()
             .map(|r| crate::content::request_size(r, cx)),
+        compression: pol
+            .compression
+            .as_ref()
+            .map(|c| crate::compression::compression(c, cx)),
         ..ir::RoutePolicies::default()
     };
     let owner = crate::limits::Owner {
