@@ -30,6 +30,8 @@ enum Inner {
     Full(Option<Bytes>),
     Upstream(UpstreamBody),
     File(FileBody),
+    /// An answer compressed on its way out (`compression::CompressBody`).
+    Compressed(Box<crate::compression::CompressBody>),
 }
 
 impl ProxyBody {
@@ -70,6 +72,15 @@ impl ProxyBody {
         }
     }
 
+    /// `body` compressed as it streams.
+    pub(crate) fn compressed(body: crate::compression::CompressBody) -> Self {
+        Self {
+            inner: Inner::Compressed(Box::new(body)),
+            on_done: None,
+            sent: 0,
+        }
+    }
+
     /// Runs `f` when the body ends (or is dropped), with the bytes sent.
     pub fn on_done(&mut self, f: OnDone) {
         self.on_done = Some(f);
@@ -102,6 +113,7 @@ impl Body for ProxyBody {
             Inner::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Inner::Upstream(u) => Pin::new(u).poll_frame(cx),
             Inner::File(f) => f.poll_chunk(cx),
+            Inner::Compressed(c) => Pin::new(c.as_mut()).poll_frame(cx),
         };
         match &res {
             Poll::Ready(Some(Ok(frame))) => {
@@ -121,6 +133,7 @@ impl Body for ProxyBody {
             Inner::Full(b) => b.is_none(),
             Inner::Upstream(u) => u.is_end_stream(),
             Inner::File(f) => f.left == 0,
+            Inner::Compressed(c) => c.is_end_stream(),
         }
     }
 
@@ -130,6 +143,7 @@ impl Body for ProxyBody {
             Inner::Full(None) => SizeHint::with_exact(0),
             Inner::Upstream(u) => u.size_hint(),
             Inner::File(f) => SizeHint::with_exact(f.left),
+            Inner::Compressed(c) => c.size_hint(),
         }
     }
 }

@@ -88,6 +88,8 @@ struct LogFacts {
     cors_origin: Option<HeaderValue>,
     /// The answer is the CORS policy's own preflight answer.
     preflight: bool,
+    /// The request's `Accept-Encoding`, kept only on a route with `compression`.
+    accept_encoding: Option<HeaderValue>,
 }
 
 /// Serves one request. Never fails: errors are answered.
@@ -119,6 +121,7 @@ pub(crate) async fn handle(
         set_cookie: None,
         cors_origin: None,
         preflight: false,
+        accept_encoding: None,
     };
     let result = if conn.overloaded {
         Err(ProxyError::Overloaded)
@@ -147,6 +150,9 @@ pub(crate) async fn handle(
     // On every answer of the route, errors included, so a browser can read them.
     if let Some(cors) = facts.route.as_ref().and_then(|r| r.cors.as_deref()) {
         cors.finish(facts.cors_origin.take(), facts.preflight, res.headers_mut());
+    }
+    if let Some(c) = facts.route.as_ref().and_then(|r| r.compression.as_deref()) {
+        c.apply(facts.accept_encoding.as_ref(), &method, &mut res);
     }
     if conn.overloaded && version <= http::Version::HTTP_11 {
         res.headers_mut()
@@ -269,6 +275,9 @@ async fn process(
     }
     .clone();
     facts.route = Some(route.clone());
+    if route.compression.is_some() {
+        facts.accept_encoding = crate::compression::accept_encoding(&parts.headers);
+    }
 
     // CORS phase, before everything else: a browser never sends credentials on a
     // preflight, so one must not meet authentication or limits.

@@ -12,6 +12,7 @@ mod admin;
 #[doc(hidden)]
 pub mod bench_api;
 mod body;
+mod compression;
 pub mod error;
 mod forward;
 mod handler;

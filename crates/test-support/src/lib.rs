@@ -9,8 +9,14 @@
 //! - `/bytes/<n>`: answers `n` bytes of `x`.
 //! - `/stream/<n>`: answers `n` chunks of `chunk\n`, 50 ms apart.
 //! - `/slowstream/<n>/<gap_ms>`: the same with a chosen gap.
+//! - `/text/<n>`: answers `n` bytes of JSON-like text (records that repeat with small
+//!   differences: compressible like a real API answer), `application/json`.
 //! - `/hop`: answers with hop-by-hop headers (`Connection: x-hop`, `X-Hop`, `Keep-Alive`)
 //!   that a proxy must remove.
+//!
+//! On any path, the query parameters `type`, `encoding`, `cache_control` and `etag` set
+//! the answer's `Content-Type`, `Content-Encoding`, `Cache-Control` and `ETag` (`etag=abc`
+//! sends `"abc"`, `etag=W/abc` sends `W/"abc"`), for compression tests.
 //!
 //! The health path (`/healthz`) answers 200 or 503 as set with [`Backend::set_healthy`].
 //!
@@ -156,6 +162,64 @@ async fn handle(
     state: Arc<BackendState>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
+    let query = req.uri().query().map(str::to_owned);
+    let mut res = respond(state, req).await?;
+    if let Some(q) = query {
+        shape(&q, res.headers_mut());
+    }
+    Ok(res)
+}
+
+/// The answer headers a test asked for in the query.
+fn shape(query: &str, h: &mut http::HeaderMap) {
+    for pair in query.split('&') {
+        let Some((k, v)) = pair.split_once('=') else {
+            continue;
+        };
+        let value = match k {
+            "etag" => match v.strip_prefix("W/") {
+                Some(weak) => format!("W/\"{weak}\""),
+                None => format!("\"{v}\""),
+            },
+            _ => v.replace("%20", " ").replace("%2C", ","),
+        };
+        let name = match k {
+            "type" => http::header::CONTENT_TYPE,
+            "encoding" => http::header::CONTENT_ENCODING,
+            "cache_control" => http::header::CACHE_CONTROL,
+            "etag" => http::header::ETAG,
+            _ => continue,
+        };
+        if let Ok(v) = http::HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+}
+
+/// `n` bytes of JSON-like records: what an API answers, compressible as such.
+pub fn json_text(n: usize) -> Bytes {
+    let mut out = Vec::with_capacity(n + 64);
+    let mut i = 0u64;
+    out.push(b'[');
+    while out.len() < n {
+        let line = format!(
+            "{{\"id\":{i},\"sku\":\"SKU-{:05}\",\"name\":\"item {i}\",\"price\":{}.{:02},\"stock\":{}}},\n",
+            (i * 7919) % 100_000,
+            (i * 37) % 500,
+            (i * 13) % 100,
+            (i * 11) % 250
+        );
+        out.extend_from_slice(line.as_bytes());
+        i += 1;
+    }
+    out.truncate(n);
+    Bytes::from(out)
+}
+
+async fn respond(
+    state: Arc<BackendState>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_owned();
     if path == "/healthz" {
         let ok = state.healthy.load(Ordering::Relaxed);
@@ -200,6 +264,17 @@ async fn handle(
         .and_then(|s| s.parse::<usize>().ok())
     {
         return Ok(Response::new(full(vec![b'x'; n])));
+    }
+    if let Some(n) = path
+        .strip_prefix("/text/")
+        .and_then(|s| s.parse::<usize>().ok())
+    {
+        let mut res = Response::new(full(json_text(n)));
+        res.headers_mut().insert(
+            "content-type",
+            http::HeaderValue::from_static("application/json"),
+        );
+        return Ok(res);
     }
     if path == "/hop" {
         let mut res = Response::new(full("hop"));

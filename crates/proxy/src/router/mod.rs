@@ -92,6 +92,8 @@ pub(crate) struct Route {
     pub(crate) cors: Option<Box<crate::policy::cors::Cors>>,
     /// Largest request body, in bytes.
     pub(crate) max_body: Option<u64>,
+    /// Response compression.
+    pub(crate) compression: Option<Box<crate::compression::Compression>>,
 }
 
 enum PathMatcher {
@@ -214,6 +216,10 @@ impl Route {
                 .as_ref()
                 .and_then(|p| p.request_size)
                 .map(|s| s.max_body),
+            compression: match r.policies.as_ref().and_then(|p| p.compression.as_ref()) {
+                Some(c) => Some(Box::new(crate::compression::Compression::compile(c)?)),
+                None => None,
+            },
         })
     }
 
