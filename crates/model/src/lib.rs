@@ -10,6 +10,7 @@
 //! the IR.
 
 pub mod crds;
+pub mod crds_content;
 pub mod crds_limits;
 pub mod crds_oidc;
 pub mod k8s;

@@ -42,6 +42,7 @@ mod ingress;
 mod listeners;
 mod policy;
 mod policy_attach;
+mod policy_content;
 mod policy_limits;
 mod policy_oidc;
 pub mod reasons;
