@@ -28,6 +28,7 @@ const SCENARIOS: &[&str] = &[
     "auth_oidc",
     "rl_local",
     "rl_redis",
+    "compression",
 ];
 
 /// The echo backend is a binary of another package (`tollgate-test-support`), and Cargo
@@ -132,6 +133,10 @@ fn bench_harness_runs_every_scenario() {
             "no policy delta line for {policy}\n{context}"
         );
     }
+    assert!(
+        stdout.contains("compression: tollgate ") && stdout.contains("over its http1_16k"),
+        "no compression delta line\n{context}"
+    );
     assert!(
         results.join("latest.json").is_file(),
         "no latest.json in {}",
