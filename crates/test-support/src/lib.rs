@@ -9,6 +9,8 @@
 //! - `/bytes/<n>`: answers `n` bytes of `x`.
 //! - `/stream/<n>`: answers `n` chunks of `chunk\n`, 50 ms apart.
 //! - `/slowstream/<n>/<gap_ms>`: the same with a chosen gap.
+//! - `/barrier/<key>/<n>`: waits until `n` requests for the same path are waiting
+//!   (then echoes), or answers 504 after 5 s (see `barrier`).
 //! - `/hop`: answers with hop-by-hop headers (`Connection: x-hop`, `X-Hop`, `Keep-Alive`)
 //!   that a proxy must remove.
 //!
@@ -17,6 +19,7 @@
 //! [`Backend::start_tls`] serves the same over TLS (see the `tls` module: the echo then
 //! says which SNI, ALPN and client certificate it saw); [`pki`] mints the certificates.
 
+mod barrier;
 pub mod client;
 pub mod grpc;
 pub mod jwt;
@@ -200,6 +203,14 @@ async fn handle(
         .and_then(|s| s.parse::<usize>().ok())
     {
         return Ok(Response::new(full(vec![b'x'; n])));
+    }
+    if let Some(met) = barrier::wait(&path).await
+        && !met
+    {
+        return Ok(with_status(
+            StatusCode::GATEWAY_TIMEOUT,
+            full("the other requests never came"),
+        ));
     }
     if path == "/hop" {
         let mut res = Response::new(full("hop"));
