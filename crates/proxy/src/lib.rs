@@ -9,6 +9,7 @@
 
 mod access_log;
 mod admin;
+mod aggregate;
 #[doc(hidden)]
 pub mod bench_api;
 mod body;

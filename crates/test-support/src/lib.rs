@@ -11,6 +11,8 @@
 //! - `/slowstream/<n>/<gap_ms>`: the same with a chosen gap.
 //! - `/text/<n>`: answers `n` bytes of JSON-like text (records that repeat with small
 //!   differences: compressible like a real API answer), `application/json`.
+//! - `/barrier/<key>/<n>`: waits until `n` requests for the same path are waiting
+//!   (then echoes), or answers 504 after 5 s (see `barrier`).
 //! - `/hop`: answers with hop-by-hop headers (`Connection: x-hop`, `X-Hop`, `Keep-Alive`)
 //!   that a proxy must remove.
 //!
@@ -23,6 +25,7 @@
 //! [`Backend::start_tls`] serves the same over TLS (see the `tls` module: the echo then
 //! says which SNI, ALPN and client certificate it saw); [`pki`] mints the certificates.
 
+mod barrier;
 pub mod client;
 pub mod grpc;
 pub mod jwt;
@@ -275,6 +278,14 @@ async fn respond(
             http::HeaderValue::from_static("application/json"),
         );
         return Ok(res);
+    }
+    if let Some(met) = barrier::wait(&path).await
+        && !met
+    {
+        return Ok(with_status(
+            StatusCode::GATEWAY_TIMEOUT,
+            full("the other requests never came"),
+        ));
     }
     if path == "/hop" {
         let mut res = Response::new(full("hop"));
