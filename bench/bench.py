@@ -3,7 +3,7 @@
 
 Subcommands:
   free-ports N                 print N distinct free TCP ports on 127.0.0.1
-  check-body URL SIZE [--ca F] [--alpn P] [--tls-version V] [--tls-info OUT]
+  check-body URL SIZE [--ca F] [--alpn P] [--tls-version V] [--tls-info OUT] [--encoding E]
                                GET URL once: exit 1 unless 2xx with SIZE body bytes; for
                                https, also that a handshake offering ALPN h2,http/1.1
                                selects P and that the version is V (OUT: what was seen)
@@ -93,7 +93,8 @@ def tls_context(ca=None, alpn=None):
 
 def http_get(url, timeout=1.0, ca=None, info=None, host_header=None, extra=None):
     """GET URL over HTTP/1.1 (http:// or https://, no ALPN offered, like wrk). Returns
-    (status, body); for https, fills INFO with the negotiated TLS version and cipher."""
+    (status, body); for https, fills INFO with the negotiated TLS version and cipher;
+    INFO also gets the answer's Content-Encoding."""
     m = re.match(r"^(https?)://([^/:]+):(\d+)(/.*)?$", url)
     if not m:
         raise SystemExit(f"unsupported URL {url!r}")
@@ -114,6 +115,8 @@ def http_get(url, timeout=1.0, ca=None, info=None, host_header=None, extra=None)
             info["version"] = conn.sock.version()
             info["cipher"] = (conn.sock.cipher() or [None])[0]
         resp = conn.getresponse()
+        if info is not None:
+            info["content_encoding"] = resp.getheader("Content-Encoding")
         return resp.status, resp.read()
     finally:
         conn.close()
@@ -131,10 +134,12 @@ def alpn_selected(url, offer, timeout=5.0, ca=None):
             return s.selected_alpn_protocol()
 
 
-def check_body(url, size, ca=None, alpn=None, tls_version=None, info_out=None, extra=None):
+def check_body(url, size, ca=None, alpn=None, tls_version=None, info_out=None, extra=None,
+               encoding=None):
     """One GET through the proxy: it must answer 2xx with exactly SIZE body bytes (so
     the 2xx the load generator counts really come from the backend). For https: the TLS
-    version must be TLS_VERSION, and a handshake offering h2,http/1.1 must select ALPN."""
+    version must be TLS_VERSION, and a handshake offering h2,http/1.1 must select ALPN.
+    With ENCODING (gzip): the answer must be gzip-encoded, and SIZE bytes once decoded."""
     info = {}
     try:
         status, body = http_get(url, timeout=5.0, ca=ca, info=info, extra=extra)
@@ -143,6 +148,17 @@ def check_body(url, size, ca=None, alpn=None, tls_version=None, info_out=None, e
     except (OSError, http.client.HTTPException) as e:
         print(f"GET {url}: {e}", file=sys.stderr)
         return 1
+    if encoding:
+        got = info.get("content_encoding")
+        if got != encoding:
+            print(f"GET {url}: Content-Encoding {got!r}, expected {encoding!r}", file=sys.stderr)
+            return 1
+        import gzip
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError) as e:
+            print(f"GET {url}: the {encoding} body does not decode: {e}", file=sys.stderr)
+            return 1
     if info_out:
         with open(info_out, "w") as f:
             json.dump(info, f)
@@ -708,6 +724,7 @@ def main(argv):
     p.add_argument("--alpn")
     p.add_argument("--tls-version")
     p.add_argument("--tls-info")
+    p.add_argument("--encoding", help="the Content-Encoding the answer must have (gzip)")
     p = sub.add_parser("descendants")
     p.add_argument("pid", type=int)
     p = sub.add_parser("snap")
@@ -785,7 +802,8 @@ def main(argv):
     elif a.cmd == "wait-http":
         return wait_http(a.url, a.timeout, a.pid, a.ca, a.host, a.header)
     elif a.cmd == "check-body":
-        return check_body(a.url, a.size, a.ca, a.alpn, a.tls_version, a.tls_info, a.header)
+        return check_body(a.url, a.size, a.ca, a.alpn, a.tls_version, a.tls_info, a.header,
+                          a.encoding)
     elif a.cmd == "hs256-token":
         print(hs256_token(a.secret))
     elif a.cmd == "oidc-session":

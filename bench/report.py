@@ -120,6 +120,27 @@ def policy_lines(rows):
     return out, doc
 
 
+def compression_lines(rows):
+    """compression: what gzip adds per request over the same proxy's http1_16k row of the
+    same run (same body size, uncompressed), Tollgate beside NGINX and HAProxy."""
+    base = {r["proxy"]: r for r in rows
+            if r["scenario"] == "http1_16k" and r["status"] == "ok" and r.get("cpu_us_per_req")}
+    out, doc = [], {}
+    for r in rows:
+        if r["scenario"] != "compression" or r["status"] != "ok" or not r.get("cpu_us_per_req"):
+            continue
+        b = base.get(r["proxy"])
+        if not b:
+            out.append(f"compression: {r['proxy']} {r['cpu_us_per_req']:.2f} CPU-us/req "
+                       f"(no http1_16k row to compare with)")
+            continue
+        d = r["cpu_us_per_req"] - b["cpu_us_per_req"]
+        doc[r["proxy"]] = round(d, 2)
+        out.append(f"compression: {r['proxy']} {r['cpu_us_per_req']:.2f} CPU-us/req, "
+                   f"{d:+.2f} over its http1_16k")
+    return out, doc
+
+
 def rss_lines(rows):
     """reload_rss: RSS before and after the add/remove cycles."""
     out = []
@@ -212,6 +233,9 @@ def report(rows_path, meta_path, out_path):
     pol_lines, pol_doc = policy_lines(rows)
     for line in pol_lines:
         print(line)
+    comp_lines, comp_doc = compression_lines(rows)
+    for line in comp_lines:
+        print(line)
 
     doc = {"meta": meta, "results": rows, "cpu_ratios": ratios}
     if match_costs:
@@ -220,6 +244,8 @@ def report(rows_path, meta_path, out_path):
         doc["access_log_delta"] = log_entry
     if pol_doc:
         doc["policy_cpu_us_delta"] = pol_doc
+    if comp_doc:
+        doc["compression_cpu_us_delta"] = comp_doc
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     tmp = out_path + ".tmp"
     with open(tmp, "w") as f:

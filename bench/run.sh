@@ -43,6 +43,10 @@ RELOAD_INTERVAL=${RELOAD_INTERVAL:-1} # seconds between them
 RELOAD_STRICT=${RELOAD_STRICT:-tollgate} # proxies whose reload_load row fails on a lost request
 RSS_CYCLES=${RSS_CYCLES:-100}      # reload_rss: add-then-remove cycles (two reloads each)
 RSS_BATCH=${RSS_BATCH:-100}        # reload_rss: routes added and removed per cycle
+# compression: gzip levels. zlib-rs's level 2 is zlib's level-1 algorithm (deflate_fast);
+# its level 1 is a quicker mode with ~40 % larger output. Same algorithm, same output size.
+TOLLGATE_GZIP_LEVEL=${TOLLGATE_GZIP_LEVEL:-2}
+NGINX_GZIP_LEVEL=${NGINX_GZIP_LEVEL:-1}
 ACCESS_LOG_TO=${ACCESS_LOG_TO:-file} # http1_6b_log: Tollgate's stdout to a file or /dev/null (null)
 # routes_name N: the scenario name of an N-route table (10 -> routes_10, 1000 -> routes_1k).
 routes_name() { if (($1 % 1000 == 0)); then echo "routes_$(($1 / 1000))k"; else echo "routes_$1"; fi; }
@@ -51,7 +55,7 @@ for _n in $ROUTE_COUNTS; do
   [[ $_n =~ ^[1-9][0-9]*$ ]] || { echo "[bench] error: ROUTE_COUNTS must be positive integers" >&2; exit 1; }
   ROUTE_SCENARIOS+="$(routes_name "$_n") "
 done
-SCENARIOS=${SCENARIOS:-"http1_6b http1_6b_log http1_16k https_6b h2_6b ${ROUTE_SCENARIOS}reload_load reload_rss auth_key auth_jwt auth_oidc rl_local rl_redis cache_hit"}
+SCENARIOS=${SCENARIOS:-"http1_6b http1_6b_log http1_16k https_6b h2_6b ${ROUTE_SCENARIOS}reload_load reload_rss auth_key auth_jwt auth_oidc rl_local rl_redis cache_hit compression"}
 POLICY_REDIS=${POLICY_REDIS:-redis://127.0.0.1:6379} # rl_redis: the Redis shared limits use
 PROXIES=${PROXIES:-"tollgate nginx haproxy"}
 PROXY_CPU=${PROXY_CPU:-0}          # core the proxy is pinned to
@@ -72,7 +76,8 @@ declare -A TOOL_PKG=([nginx]=nginx-light [node]=nodejs [haproxy]=haproxy [wrk]=w
 declare -A SCENARIO_TOOLS=([http1_6b]="wrk" [http1_6b_log]="wrk" [http1_16k]="wrk"
   [https_6b]="wrk openssl" [h2_6b]="h2load openssl" [reload_load]="wrk" [reload_rss]="wrk"
   [auth_key]="wrk" [auth_jwt]="wrk" [auth_oidc]="wrk node" [rl_local]="wrk" [rl_redis]="wrk"
-  [cache_hit]="wrk")
+  [cache_hit]="wrk"
+  [compression]="wrk")
 declare -A ROUTE_COUNT=()   # routes_* scenario name -> route count
 for _n in $ROUTE_COUNTS; do
   SCENARIO_TOOLS[$(routes_name "$_n")]="wrk"
@@ -311,11 +316,13 @@ write_meta() {
 }
 
 # ------------------------------------------------------------------------------ backend
-# start_backend NAME BODY_SIZE: sets BACKEND_ADDR, BACKEND_PID and BODY_SIZE.
+# start_backend NAME BODY_SIZE [json]: sets BACKEND_ADDR, BACKEND_PID and BODY_SIZE. With
+# json, the body is JSON-like records (compressible as an API answer) instead of `x`s.
 start_backend() {
-  local name=$1 size=$2 i addr=""
+  local name=$1 size=$2 i addr="" json=()
+  [[ ${3:-} == json ]] && json=(--fixed-body-json)
   start_bg "backend-$name" "$LOAD_CPU" "$ECHO_BIN" --listen 127.0.0.1:0 \
-    --fixed-body-size "$size" --workers 1
+    --fixed-body-size "$size" --workers 1 "${json[@]}"
   BACKEND_PID=$BG_PID
   # It binds port 0 and prints "tollgate-echo NAME listening on ADDR".
   for ((i = 0; i < 100; i++)); do
@@ -537,8 +544,14 @@ proxy_haproxy_start() {
     PROXY_PID=$BG_PID
     return 0
   fi
+  local backend_extra=""
   case $mode in
-    http | policy:*) bind="127.0.0.1:$port" scheme=http ;;
+    http) bind="127.0.0.1:$port" scheme=http ;;
+    # HAProxy's gzip is libslz (stateless, one fixed level) in Debian's build.
+    policy:compression) bind="127.0.0.1:$port" scheme=http
+      backend_extra="  compression algo gzip
+  compression type text/plain application/json" ;;
+    policy:*) bind="127.0.0.1:$port" scheme=http ;;
     https) bind="127.0.0.1:$port ssl crt $TLS_COMBINED ssl-min-ver TLSv1.3 alpn http/1.1" ;;
     h2) bind="127.0.0.1:$port ssl crt $TLS_COMBINED ssl-min-ver TLSv1.3 alpn h2,http/1.1" ;;
   esac
@@ -561,6 +574,7 @@ frontend web
 
 $(haproxy_policy_top "$mode")
 backend echo
+$backend_extra
 $(haproxy_policy_backend "$mode")
   server s1 $backend
 EOF
@@ -585,6 +599,7 @@ policy_tollgate() {
     rl_local) echo "      rate_limit: { requests: 1000000000, per: 1h, key: ip }" ;;
     rl_redis) echo "      rate_limit: { requests: 1000000000, per: 1h, key: ip, store: redis }" ;;
     cache) echo "      cache: { ttl: 1h }" ;;
+    compression) echo "      compression: { algorithms: [gzip], min_size: 1KiB, levels: { gzip: $TOLLGATE_GZIP_LEVEL } }" ;;
   esac
 }
 policy_tollgate_top() {
@@ -599,6 +614,9 @@ policy_nginx_http() {
     rl_local) echo "limit_req_zone \$binary_remote_addr zone=bench:10m rate=100000r/s;" ;;
     # $dir is proxy_nginx_start's: the cache files live with the row's other files.
     cache) echo "proxy_cache_path $dir/cache levels=1:2 keys_zone=bench:10m max_size=64m inactive=1h use_temp_path=off;" ;;
+    # What Tollgate's compression does: gzip with the same algorithm (deflate_fast) for
+    # proxied answers of these types from 1 KiB, with Vary.
+    compression) echo "gzip on; gzip_comp_level $NGINX_GZIP_LEVEL; gzip_types text/plain application/json; gzip_proxied any; gzip_min_length 1024; gzip_vary on;" ;;
   esac
 }
 policy_nginx_location() {
@@ -665,6 +683,17 @@ scenario_rl_redis() { policy_scenario rl_redis rl_redis ""; }
 # cache_hit: every request answered from the proxy's cache (the 6-byte answer, stored by
 # the warm-up): Tollgate `cache: { store: local }`, NGINX proxy_cache, HAProxy cache.
 scenario_cache_hit() { policy_scenario cache_hit cache ""; }
+# compression: a 16 KiB JSON-like answer gzipped for a client sending
+# `Accept-Encoding: gzip`: Tollgate at gzip level $TOLLGATE_GZIP_LEVEL, NGINX at
+# $NGINX_GZIP_LEVEL (the same algorithm, see above); HAProxy's libslz has no level. Compare with http1_16k (the same size, uncompressed).
+scenario_compression() {
+  local proxy
+  start_backend compression 16384 json
+  for proxy in $PROXIES; do
+    ROW_HEADER="Accept-Encoding: gzip" ROW_ENCODING=gzip run_row compression "$proxy" wrk policy:compression
+  done
+  stop_pid "$BACKEND_PID"
+}
 
 # ------------------------------------------------------------------------------ load
 # Each load generator has load_NAME MODE URL OUT: MODE is warmup or measure; OUT gets
@@ -779,6 +808,7 @@ run_row() {
     return 0
   fi
   [[ -n ${ROW_HEADER:-} ]] && check_args+=(--header "$ROW_HEADER")
+  [[ -n ${ROW_ENCODING:-} ]] && check_args+=(--encoding "$ROW_ENCODING")
   if [[ $REQUEST_PATH == / && $mode != routes:* ]] && ! py check-body "$url" "$BODY_SIZE" "${check_args[@]}" 2>"$dir/check.err"; then
     why="$proxy does not relay the backend's answer: $(log_tail "$dir/check.err" 1)"
     log "$scenario/$proxy: FAIL: $why"

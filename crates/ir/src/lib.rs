@@ -13,9 +13,12 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+pub mod content;
 pub mod limits;
 pub mod policies;
+pub mod template;
 pub mod tls;
+pub use content::{Coding, Compression, CompressionLevels, DEFAULT_COMPRESSIBLE_TYPES};
 pub use limits::{LimitKey, LimitStore, Quota, QuotaWindow, RateLimit, RedisSettings};
 pub use policies::{
     Acl, BasicAuth, BasicCredential, Cache, CacheStore, Consumer, Cors, ExtAuth, IpFilter, JwtAuth,
@@ -201,6 +204,9 @@ pub enum PathMatch {
     Exact(String),
     /// Regular expression over the whole path (anchored by the proxy).
     Regex(String),
+    /// A path template (`/users/{id}`, see [`template`]) over the whole path; its
+    /// variables are captured for rewrites and aggregation.
+    Template(String),
 }
 
 impl Default for PathMatch {
@@ -303,6 +309,39 @@ pub enum Action {
     Respond(DirectResponse),
     /// Serve files from a directory (native `static`; the route's path match is a prefix).
     Static(StaticFiles),
+    /// Call several services at once and answer with their JSON merged (native
+    /// `aggregate`).
+    Aggregate(Aggregate),
+}
+
+/// One answer made of several backend calls (the gateway aggregation pattern).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Aggregate {
+    /// Time each call may take, from sending to the whole body.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+    /// Largest body a part may answer with, in bytes.
+    pub max_body: u64,
+    /// Client request headers copied onto every call (lower case).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forward_headers: Vec<String>,
+    /// The calls, in the merged answer's key order.
+    pub parts: Vec<AggregatePart>,
+}
+
+/// One call of an [`Aggregate`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AggregatePart {
+    /// Key of its answer in the merged object.
+    pub name: String,
+    /// Service called (a key of [`Snapshot::services`]).
+    pub service: String,
+    /// Path and query sent, with `{var}` filled from the route's path template.
+    pub path: String,
+    /// When it fails, the answer has `null` for it and an entry in `errors`; when a
+    /// required part fails the whole answer is 502.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub optional: bool,
 }
 
 /// Files served by the gateway.

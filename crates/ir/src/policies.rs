@@ -93,6 +93,9 @@ pub struct RoutePolicies {
     /// Response caching, after access control and rate limits, before the upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<Cache>,
+    /// Response compression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<crate::Compression>,
 }
 
 impl RoutePolicies {

@@ -4,7 +4,8 @@
 //!
 //! - [`Policy`] carries `ipFilter`, `keyAuth`, `basicAuth`, `jwt`, `mtlsAuth`, `oidc`
 //!   ([`crate::crds_oidc`]), `acl`, and `extAuth`, `rateLimits` and `quota`
-//!   ([`crate::crds_limits`]), and attaches with `targetRefs` (a Gateway, an HTTPRoute,
+//!   ([`crate::crds_limits`]), `cors`, `requestSize` and `compression`
+//!   ([`crate::crds_content`]), and attaches with `targetRefs` (a Gateway, an HTTPRoute,
 //!   or an HTTPRoute rule named by `sectionName`: Gateway API's policy attachment) or is
 //!   named by an HTTPRoute rule's `ExtensionRef` filter.
 //! - [`Consumer`] holds one consumer; its API keys, password hash and JWT HMAC secrets
@@ -85,6 +86,15 @@ pub struct PolicySpec {
     /// Response caching (GET and HEAD), locally or shared through Redis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<crate::crds_cache::Cache>,
+    /// Cross-origin resource sharing ([`crate::crds_content`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<crate::crds_content::Cors>,
+    /// A limit on the request body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_size: Option<crate::crds_content::RequestSize>,
+    /// Response compression negotiated by `Accept-Encoding`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<crate::crds_content::Compression>,
 }
 
 /// A policy target in the policy's namespace (Gateway API's

@@ -11,6 +11,7 @@
 
 pub mod crds;
 pub mod crds_cache;
+pub mod crds_content;
 pub mod crds_limits;
 pub mod crds_oidc;
 pub mod k8s;

@@ -279,6 +279,8 @@ pub struct Route {
     /// Serve files from a directory instead of forwarding.
     #[serde(rename = "static")]
     pub static_files: Option<Spanned<StaticFiles>>,
+    /// Call several services at once and answer with their JSON answers merged.
+    pub aggregate: Option<Spanned<Aggregate>>,
     /// Overall time allowed for the request, retries included (default: the service's).
     pub timeout: Option<Dur>,
     /// Access control: IP filter, authentication, ACL.
@@ -311,6 +313,9 @@ pub enum PathMatch {
     Exact(String),
     /// A regular expression that must match the whole path.
     Regex(String),
+    /// A path template, `/users/{id}`: each `{name}` matches one segment's text and is
+    /// captured for `url_rewrite` and `aggregate` paths.
+    Template(String),
 }
 
 /// A header or query condition: exact value or regular expression.
@@ -419,6 +424,36 @@ pub struct StaticFiles {
     pub root: Spanned<String>,
     /// File served for a directory (default `index.html`).
     pub index: Option<Spanned<String>>,
+}
+
+/// One answer made of several backend calls.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Aggregate {
+    /// Time each call may take, to its whole body (default: the route's `timeout`, else 10s).
+    pub timeout: Option<Dur>,
+    /// Largest body a part may answer with (default 1MiB).
+    pub max_body: Option<ByteSize>,
+    /// Client request headers copied onto every call.
+    #[serde(default)]
+    pub forward_headers: Vec<String>,
+    /// The calls.
+    pub parts: Vec<Spanned<AggregatePart>>,
+}
+
+/// One call of an `aggregate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregatePart {
+    /// Key of its answer in the merged JSON object.
+    pub name: String,
+    /// Service called.
+    pub service: Spanned<String>,
+    /// Path and query, with `{name}` filled from the route's path template.
+    pub path: String,
+    /// A failure gives `null` and an `errors` entry instead of failing the whole answer.
+    #[serde(default)]
+    pub optional: bool,
 }
 
 /// A mirror target.

@@ -21,6 +21,7 @@
 //!       cors: { allow_origins: ["https://*.example.com"], allow_credentials: true }
 //!       request_size: { max_body: 10MiB }
 //!       cache: { ttl: 30s, max_body: 1MiB, vary: [accept-language], store: local }
+//!       compression: { algorithms: [zstd, br, gzip], min_size: 1KiB }
 //! ```
 
 use std::collections::BTreeMap;
@@ -111,6 +112,8 @@ pub struct Policies {
     pub request_size: Option<Spanned<RequestSize>>,
     /// Response caching (GET and HEAD), locally or shared through Redis.
     pub cache: Option<Spanned<Cache>>,
+    /// Response compression negotiated by `Accept-Encoding`.
+    pub compression: Option<Spanned<Compression>>,
 }
 
 /// Response caching of a route.
@@ -157,6 +160,34 @@ pub struct Cors {
 pub struct RequestSize {
     /// Largest request body: `10MiB`, `512KiB`, `1000`.
     pub max_body: Spanned<crate::units::ByteSize>,
+}
+
+/// Response compression: codings negotiated by the request's `Accept-Encoding`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Compression {
+    /// Codings the route may use, most preferred first: `zstd`, `br`, `gzip` (the
+    /// default, in that order).
+    pub algorithms: Option<Vec<Spanned<String>>>,
+    /// Bodies declared smaller than this are sent as they are (default `1KiB`).
+    pub min_size: Option<Spanned<crate::units::ByteSize>>,
+    /// Media types compressed: `type/subtype`, `type/*` or `type/*+suffix` (default:
+    /// text, JSON, JavaScript, XML, SVG).
+    pub content_types: Option<Vec<Spanned<String>>>,
+    /// Compression levels per coding (defaults gzip 2, br 4, zstd 3).
+    pub levels: Option<Spanned<CompressionLevels>>,
+}
+
+/// Compression levels; a coding left out keeps its default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompressionLevels {
+    /// gzip, 1 (fastest) to 9.
+    pub gzip: Option<Spanned<i64>>,
+    /// Brotli quality, 0 to 11.
+    pub br: Option<Spanned<i64>>,
+    /// zstd, 1 to 19.
+    pub zstd: Option<Spanned<i64>>,
 }
 
 /// Client IP allow and deny lists (after `trusted_proxies`).

@@ -112,8 +112,10 @@ fn host_routes(h: usize, first: usize, count: usize) -> Vec<Entry> {
         let m = &e.route.matches;
         let (rank, len) = match &m.path {
             ir::PathMatch::Exact(_) => (0, 0),
-            ir::PathMatch::Regex(r) => (1, r.chars().count()),
-            ir::PathMatch::Prefix(p) => (2, p.chars().count()),
+            // This table has no templates; they would rank between exact and regex.
+            ir::PathMatch::Template(t) => (1, t.chars().count()),
+            ir::PathMatch::Regex(r) => (2, r.chars().count()),
+            ir::PathMatch::Prefix(p) => (3, p.chars().count()),
         };
         (rank, Reverse(len), Reverse(m.headers.len()))
     });

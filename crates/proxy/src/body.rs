@@ -32,6 +32,8 @@ enum Inner {
     File(FileBody),
     /// A body wrapped by a policy (the cache's copy on its way to the client).
     Boxed(Pin<Box<dyn Body<Data = Bytes, Error = BodyError> + Send>>),
+    /// An answer compressed on its way out (`compression::CompressBody`).
+    Compressed(Box<crate::compression::CompressBody>),
 }
 
 impl ProxyBody {
@@ -81,6 +83,15 @@ impl ProxyBody {
         }
     }
 
+    /// `body` compressed as it streams.
+    pub(crate) fn compressed(body: crate::compression::CompressBody) -> Self {
+        Self {
+            inner: Inner::Compressed(Box::new(body)),
+            on_done: None,
+            sent: 0,
+        }
+    }
+
     /// Runs `f` when the body ends (or is dropped), with the bytes sent.
     pub fn on_done(&mut self, f: OnDone) {
         self.on_done = Some(f);
@@ -114,6 +125,7 @@ impl Body for ProxyBody {
             Inner::Upstream(u) => Pin::new(u).poll_frame(cx),
             Inner::File(f) => f.poll_chunk(cx),
             Inner::Boxed(b) => b.as_mut().poll_frame(cx),
+            Inner::Compressed(c) => Pin::new(c.as_mut()).poll_frame(cx),
         };
         match &res {
             Poll::Ready(Some(Ok(frame))) => {
@@ -134,6 +146,7 @@ impl Body for ProxyBody {
             Inner::Upstream(u) => u.is_end_stream(),
             Inner::File(f) => f.left == 0,
             Inner::Boxed(b) => b.is_end_stream(),
+            Inner::Compressed(c) => c.is_end_stream(),
         }
     }
 
@@ -144,6 +157,7 @@ impl Body for ProxyBody {
             Inner::Upstream(u) => u.size_hint(),
             Inner::File(f) => SizeHint::with_exact(f.left),
             Inner::Boxed(b) => b.size_hint(),
+            Inner::Compressed(c) => c.size_hint(),
         }
     }
 }

@@ -103,6 +103,9 @@ pub enum ProxyError {
     /// A `Range` outside the file: 416 with `Content-Range: bytes */LENGTH`.
     #[error("range not satisfiable")]
     RangeNotSatisfiable(u64),
+    /// A required part of an `aggregate` answer failed (which part, and how).
+    #[error("{0}")]
+    AggregatePart(String),
     /// Credentials could not be judged right now (keys still loading, password checks
     /// saturated): 503, so a valid client is not told to log in again.
     #[error("{0}")]
@@ -122,9 +125,10 @@ impl ProxyError {
             Self::ExpectationFailed => StatusCode::EXPECTATION_FAILED,
             Self::NoBackend => StatusCode::INTERNAL_SERVER_ERROR,
             Self::CircuitOpen | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
-            Self::UpstreamConnect | Self::UpstreamReset | Self::UpstreamProtocol => {
-                StatusCode::BAD_GATEWAY
-            }
+            Self::UpstreamConnect
+            | Self::UpstreamReset
+            | Self::UpstreamProtocol
+            | Self::AggregatePart(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Direct(s, _) => {
                 StatusCode::from_u16(*s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -157,7 +161,8 @@ impl ProxyError {
             | Self::UpstreamConnect
             | Self::UpstreamReset
             | Self::UpstreamProtocol
-            | Self::UpstreamTimeout => ErrorSource::Upstream,
+            | Self::UpstreamTimeout
+            | Self::AggregatePart(_) => ErrorSource::Upstream,
             Self::NoRoute
             | Self::NoBackend
             | Self::Overloaded
@@ -184,6 +189,7 @@ impl ProxyError {
             Self::UpstreamReset => "reset",
             Self::UpstreamProtocol => "protocol",
             Self::UpstreamTimeout => "timeout",
+            Self::AggregatePart(_) => "aggregate_part",
             Self::Overloaded => "overloaded",
             Self::Direct(..) => "direct",
             Self::Unauthorized { .. } => "unauthorized",

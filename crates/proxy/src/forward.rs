@@ -32,7 +32,8 @@ pub(crate) struct Outgoing {
     pub(crate) headers: HeaderMap,
     pub(crate) te_trailers: bool,
     pub(crate) client_ip: IpAddr,
-    pub(crate) body: Incoming,
+    /// The client's body; `None` for a request the gateway makes itself (aggregation).
+    pub(crate) body: Option<Incoming>,
     /// The route's `request_size.max_body`.
     pub(crate) max_body: Option<u64>,
 }
@@ -110,7 +111,7 @@ async fn run(
         out.path_and_query.as_str(),
         &headers,
     );
-    let no_body = out.body.is_end_stream_hint();
+    let no_body = out.body.as_ref().is_none_or(EndHint::is_end_stream_hint);
     let retries = &up.config.retries;
     let idempotent = matches!(
         out.method,
@@ -125,11 +126,12 @@ async fn run(
     let try_timeout = route.backend_timeout.unwrap_or(up.config.request_timeout);
     up.note_request();
 
-    let mut body = Some(match out.max_body {
+    let mut body = Some(match (out.body, out.max_body) {
+        (None, _) => RequestBody::Empty,
         _ if no_body => RequestBody::Empty,
-        None => RequestBody::Client(out.body),
-        Some(limit) => RequestBody::Capped {
-            body: out.body,
+        (Some(b), None) => RequestBody::Client(b),
+        (Some(body), Some(limit)) => RequestBody::Capped {
+            body,
             limit,
             left: limit,
         },

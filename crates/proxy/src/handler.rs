@@ -89,6 +89,8 @@ struct LogFacts {
     cors_origin: Option<HeaderValue>,
     /// The answer is the CORS policy's own preflight answer.
     preflight: bool,
+    /// The request's `Accept-Encoding`, kept only on a route with `compression`.
+    accept_encoding: Option<HeaderValue>,
 }
 
 /// Serves one request. Never fails: errors are answered.
@@ -120,6 +122,7 @@ pub(crate) async fn handle(
         set_cookie: None,
         cors_origin: None,
         preflight: false,
+        accept_encoding: None,
     };
     let result = if conn.overloaded {
         Err(ProxyError::Overloaded)
@@ -148,6 +151,9 @@ pub(crate) async fn handle(
     // On every answer of the route, errors included, so a browser can read them.
     if let Some(cors) = facts.route.as_ref().and_then(|r| r.cors.as_deref()) {
         cors.finish(facts.cors_origin.take(), facts.preflight, res.headers_mut());
+    }
+    if let Some(c) = facts.route.as_ref().and_then(|r| r.compression.as_deref()) {
+        c.apply(facts.accept_encoding.as_ref(), &method, &mut res);
     }
     if conn.overloaded && version <= http::Version::HTTP_11 {
         res.headers_mut()
@@ -270,6 +276,9 @@ async fn process(
     }
     .clone();
     facts.route = Some(route.clone());
+    if route.compression.is_some() {
+        facts.accept_encoding = crate::compression::accept_encoding(&parts.headers);
+    }
 
     // CORS phase, before everything else: a browser never sends credentials on a
     // preflight, so one must not meet authentication or limits.
@@ -372,6 +381,20 @@ async fn process(
             return crate::static_files::serve(sf, prefix, &path, &parts.method, &parts.headers)
                 .await;
         }
+        ir::Action::Aggregate(a) => {
+            let ip = *client_ip.get_or_insert_with(|| {
+                headers::client_ip(conn.peer.ip(), &parts.headers, &rt.trusted)
+            });
+            let call = crate::aggregate::Call {
+                method: &parts.method,
+                path: &path,
+                host: authority.as_ref(),
+                headers: &parts.headers,
+                request_id,
+                client_ip: ip,
+            };
+            return crate::aggregate::serve(shared, &route, a, call).await;
+        }
         ir::Action::Forward(_) => route.choose_backend().ok_or(ProxyError::NoBackend)?,
     };
     if let Some(d) = &backend.respond {
@@ -391,7 +414,7 @@ async fn process(
             // A backend's path rewrite replaces the route's: both are written against
             // the path the route matched.
             if let Some(p) = &rw.path {
-                upstream_path = Cow::Owned(rewrite_path(p, route.matched_prefix(), &path));
+                upstream_path = Cow::Owned(route_rewrite(&route, p, &path));
             }
         }
     }
@@ -472,7 +495,7 @@ async fn process(
         headers: parts.headers,
         te_trailers: hop.te_trailers,
         client_ip,
-        body,
+        body: Some(body),
         max_body: route.max_body,
     };
     let (mut res, answered) = forward::forward(shared, &route, backend, out).await?;
@@ -531,6 +554,18 @@ fn apply_response_headers(filters: [&CompiledFilters; 2], res: &mut Response<Pro
     }
 }
 
+/// A route's path rewrite: a full replacement with `{var}`s is filled from the route's
+/// path template; anything else is [`rewrite_path`].
+fn route_rewrite(route: &Route, rw: &ir::PathRewrite, path: &str) -> String {
+    if let ir::PathRewrite::Full(p) = rw
+        && p.contains('{')
+        && let Some(c) = route.captures(path)
+    {
+        return c.fill(p);
+    }
+    rewrite_path(rw, route.matched_prefix(), path)
+}
+
 /// Gateway API path rewrite: a full replacement, or the route's matched prefix replaced.
 pub(crate) fn rewrite_path(
     rw: &ir::PathRewrite,
@@ -584,7 +619,7 @@ fn redirect(
         location.push_str(&format!(":{p}"));
     }
     match &r.path {
-        Some(rw) => location.push_str(&rewrite_path(rw, route.matched_prefix(), path)),
+        Some(rw) => location.push_str(&route_rewrite(route, rw, path)),
         None => location.push_str(path),
     }
     if let Some(q) = query {

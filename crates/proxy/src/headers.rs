@@ -12,7 +12,7 @@ use ipnet::IpNet;
 /// The request-id header (a static name: inserting it allocates nothing).
 pub(crate) static X_REQUEST_ID: header::HeaderName =
     header::HeaderName::from_static("x-request-id");
-static XFF: header::HeaderName = header::HeaderName::from_static("x-forwarded-for");
+pub(crate) static XFF: header::HeaderName = header::HeaderName::from_static("x-forwarded-for");
 static XFP: header::HeaderName = header::HeaderName::from_static("x-forwarded-proto");
 static XFH: header::HeaderName = header::HeaderName::from_static("x-forwarded-host");
 

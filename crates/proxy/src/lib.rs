@@ -9,10 +9,12 @@
 
 mod access_log;
 mod admin;
+mod aggregate;
 #[doc(hidden)]
 pub mod bench_api;
 mod body;
 mod cache;
+mod compression;
 pub mod error;
 mod forward;
 mod handler;

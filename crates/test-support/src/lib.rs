@@ -9,14 +9,23 @@
 //! - `/bytes/<n>`: answers `n` bytes of `x`.
 //! - `/stream/<n>`: answers `n` chunks of `chunk\n`, 50 ms apart.
 //! - `/slowstream/<n>/<gap_ms>`: the same with a chosen gap.
+//! - `/text/<n>`: answers `n` bytes of JSON-like text (records that repeat with small
+//!   differences: compressible like a real API answer), `application/json`.
+//! - `/barrier/<key>/<n>`: waits until `n` requests for the same path are waiting
+//!   (then echoes), or answers 504 after 5 s (see `barrier`).
 //! - `/hop`: answers with hop-by-hop headers (`Connection: x-hop`, `X-Hop`, `Keep-Alive`)
 //!   that a proxy must remove.
+//!
+//! On any path, the query parameters `type`, `encoding`, `cache_control` and `etag` set
+//! the answer's `Content-Type`, `Content-Encoding`, `Cache-Control` and `ETag` (`etag=abc`
+//! sends `"abc"`, `etag=W/abc` sends `W/"abc"`), for compression tests.
 //!
 //! The health path (`/healthz`) answers 200 or 503 as set with [`Backend::set_healthy`].
 //!
 //! [`Backend::start_tls`] serves the same over TLS (see the `tls` module: the echo then
 //! says which SNI, ALPN and client certificate it saw); [`pki`] mints the certificates.
 
+mod barrier;
 pub mod client;
 pub mod grpc;
 pub mod jwt;
@@ -156,6 +165,64 @@ async fn handle(
     state: Arc<BackendState>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
+    let query = req.uri().query().map(str::to_owned);
+    let mut res = respond(state, req).await?;
+    if let Some(q) = query {
+        shape(&q, res.headers_mut());
+    }
+    Ok(res)
+}
+
+/// The answer headers a test asked for in the query.
+fn shape(query: &str, h: &mut http::HeaderMap) {
+    for pair in query.split('&') {
+        let Some((k, v)) = pair.split_once('=') else {
+            continue;
+        };
+        let value = match k {
+            "etag" => match v.strip_prefix("W/") {
+                Some(weak) => format!("W/\"{weak}\""),
+                None => format!("\"{v}\""),
+            },
+            _ => v.replace("%20", " ").replace("%2C", ","),
+        };
+        let name = match k {
+            "type" => http::header::CONTENT_TYPE,
+            "encoding" => http::header::CONTENT_ENCODING,
+            "cache_control" => http::header::CACHE_CONTROL,
+            "etag" => http::header::ETAG,
+            _ => continue,
+        };
+        if let Ok(v) = http::HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+}
+
+/// `n` bytes of JSON-like records: what an API answers, compressible as such.
+pub fn json_text(n: usize) -> Bytes {
+    let mut out = Vec::with_capacity(n + 64);
+    let mut i = 0u64;
+    out.push(b'[');
+    while out.len() < n {
+        let line = format!(
+            "{{\"id\":{i},\"sku\":\"SKU-{:05}\",\"name\":\"item {i}\",\"price\":{}.{:02},\"stock\":{}}},\n",
+            (i * 7919) % 100_000,
+            (i * 37) % 500,
+            (i * 13) % 100,
+            (i * 11) % 250
+        );
+        out.extend_from_slice(line.as_bytes());
+        i += 1;
+    }
+    out.truncate(n);
+    Bytes::from(out)
+}
+
+async fn respond(
+    state: Arc<BackendState>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_owned();
     if path == "/healthz" {
         let ok = state.healthy.load(Ordering::Relaxed);
@@ -203,6 +270,25 @@ async fn handle(
     }
     if let Some(rest) = path.strip_prefix("/hdr/") {
         return Ok(with_headers(&state, rest, req.headers()).await);
+    }
+    if let Some(n) = path
+        .strip_prefix("/text/")
+        .and_then(|s| s.parse::<usize>().ok())
+    {
+        let mut res = Response::new(full(json_text(n)));
+        res.headers_mut().insert(
+            "content-type",
+            http::HeaderValue::from_static("application/json"),
+        );
+        return Ok(res);
+    }
+    if let Some(met) = barrier::wait(&path).await
+        && !met
+    {
+        return Ok(with_status(
+            StatusCode::GATEWAY_TIMEOUT,
+            full("the other requests never came"),
+        ));
     }
     if path == "/hop" {
         let mut res = Response::new(full("hop"));

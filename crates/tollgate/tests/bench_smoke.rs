@@ -29,6 +29,7 @@ const SCENARIOS: &[&str] = &[
     "rl_local",
     "rl_redis",
     "cache_hit",
+    "compression",
 ];
 
 /// The echo backend is a binary of another package (`tollgate-test-support`), and Cargo
@@ -140,6 +141,10 @@ fn bench_harness_runs_every_scenario() {
             "no policy delta line for {policy}\n{context}"
         );
     }
+    assert!(
+        stdout.contains("compression: tollgate ") && stdout.contains("over its http1_16k"),
+        "no compression delta line\n{context}"
+    );
     assert!(
         results.join("latest.json").is_file(),
         "no latest.json in {}",

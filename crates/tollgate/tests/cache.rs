@@ -236,14 +236,18 @@ fn two_gateways_share_entries_through_redis() {
     let (wa, wc) = (a.listener("web").unwrap(), c.listener("web").unwrap());
     let first = get(wa, "/shared/s", &[]);
     assert_eq!(first.header("x-cache"), Some("MISS"));
-    // The entry is written right after the body ends; B finds it there.
-    assert!(eventually(Duration::from_secs(5), || get(
-        wc,
-        "/shared/s",
-        &[]
-    )
-    .header("x-cache")
-        == Some("HIT")));
+    // The entry is written right after the body ends. Wait for it in Redis itself:
+    // asking B before it lands would be a miss of B's own, and a second backend call.
+    let stored = || {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-u", SHARED_URL, "--scan", "--pattern"])
+            .arg(format!("{prefix}cache:*"))
+            .output()
+            .unwrap();
+        !out.stdout.is_empty()
+    };
+    assert!(eventually(Duration::from_secs(5), stored));
+    assert_eq!(get(wc, "/shared/s", &[]).header("x-cache"), Some("HIT"));
     let hit = get(wc, "/shared/s", &[]);
     assert_eq!(hit.body, first.body);
     assert_eq!(calls(&b), 1);

@@ -193,3 +193,79 @@ fn the_same_manifests_in_files_guard_the_route() {
     });
     assert_guarded(p.http, FIRST_KEY, &|| gw.log());
 }
+
+/// The content blocks of a Policy (`cors`, `requestSize`, `compression`), from files: a
+/// Gateway-wide Policy compresses and limits bodies, the route's own sets CORS.
+#[test]
+fn content_blocks_of_a_policy_apply_to_the_route() {
+    let b = Backends::start(&["app"]);
+    let routes = format!(
+        "{}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{ name: app, namespace: default }}
+spec:
+  parentRefs: [{{ name: gw }}]
+  rules:
+  - matches: [{{ path: {{ type: PathPrefix, value: /app }} }}]
+    filters:
+    - type: URLRewrite
+      urlRewrite: {{ path: {{ type: ReplacePrefixMatch, replacePrefixMatch: / }} }}
+    backendRefs: [{{ name: app, port: 80 }}]
+---
+apiVersion: {TOLLGATE_API}
+kind: Policy
+metadata: {{ name: site, namespace: default }}
+spec:
+  targetRefs: [{{ group: gateway.networking.k8s.io, kind: Gateway, name: gw }}]
+  requestSize: {{ maxBody: 1KiB }}
+  compression: {{ algorithms: [gzip] }}
+---
+apiVersion: {TOLLGATE_API}
+kind: Policy
+metadata: {{ name: app-cors, namespace: default }}
+spec:
+  targetRefs: [{{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: app }}]
+  cors: {{ allowOrigins: [\"https://app.example.com\"], allowMethods: [GET, POST] }}
+",
+        svc("app", &b.ep(0)),
+    );
+    let (gw, p) = k8s::start(|p| {
+        vec![
+            ("gateway.yaml".to_owned(), gateway(p.http)),
+            ("app.yaml".to_owned(), routes.clone()),
+        ]
+    });
+    let web = Ports::addr(p.http);
+    // curl: the compressed body is not text for the test client.
+    let out = std::process::Command::new("curl")
+        .args(["-s", "--max-time", "20", "-D", "-", "-o", "/dev/null"])
+        .args(["-H", "Accept-Encoding: gzip"])
+        .arg(format!("http://{web}/app/text/4096"))
+        .output()
+        .expect("run curl");
+    let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}\n{}", gw.log());
+    assert!(head.contains("content-encoding: gzip\r\n"), "{head}");
+    assert!(head.contains("vary: accept-encoding\r\n"), "{head}");
+    let pre = client::request(
+        web,
+        "OPTIONS",
+        "/app/x",
+        &[
+            ("origin", "https://app.example.com"),
+            ("access-control-request-method", "POST"),
+        ],
+        "",
+    )
+    .unwrap();
+    assert_eq!(pre.status, 204);
+    assert_eq!(
+        pre.header("access-control-allow-origin"),
+        Some("https://app.example.com")
+    );
+    let big = "x".repeat(2000);
+    let r = client::request(web, "POST", "/app/x", &[], &big).unwrap();
+    assert_eq!(r.status, 413, "{}", r.body);
+}

@@ -35,6 +35,7 @@ use tollgate_ir as ir;
 use tollgate_model::{Document, LoadError, Problem, Resources};
 
 mod cache;
+mod compression;
 mod content;
 pub mod k8s;
 mod limits;

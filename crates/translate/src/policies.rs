@@ -215,6 +215,10 @@ pub(crate) fn route_policies(
             .cache
             .as_ref()
             .map(|c| crate::cache::cache(c, known.redis, forwards, cx)),
+        compression: pol
+            .compression
+            .as_ref()
+            .map(|c| crate::compression::compression(c, cx)),
         ..ir::RoutePolicies::default()
     };
     let owner = crate::limits::Owner {

@@ -163,12 +163,26 @@ fn route(
     let matches = matches::translate(&r.matches, &mut cx);
     let filters = filters::translate(&r.filters, &matches.path, known, &mut cx);
     actions::one_action(r, filters.redirect.as_ref().map(|(p, _)| *p), &mut cx);
-    let action = match (&r.respond, &r.static_files, filters.redirect) {
-        (Some(resp), _, _) => ir::Action::Respond(actions::respond(resp, &mut cx)),
-        (None, Some(sf), _) => {
+    let timeout = match r.timeout {
+        Some(t) if t.0.is_zero() => {
+            cx.here("timeout must be greater than 0; remove it to use the service's");
+            None
+        }
+        t => t.map(|t| t.0),
+    };
+    let action = match (&r.respond, &r.static_files, &r.aggregate, filters.redirect) {
+        (Some(resp), ..) => ir::Action::Respond(actions::respond(resp, &mut cx)),
+        (None, Some(sf), ..) => {
             ir::Action::Static(actions::static_files(sf, &matches.path, &mut cx))
         }
-        (None, None, Some((pos, redirect))) => {
+        (None, None, Some(a), _) => ir::Action::Aggregate(actions::aggregate(
+            a,
+            &matches.path,
+            timeout,
+            known,
+            &mut cx,
+        )),
+        (None, None, None, Some((pos, redirect))) => {
             if !r.backends.is_empty() {
                 cx.push(
                     pos,
@@ -177,14 +191,7 @@ fn route(
             }
             ir::Action::Redirect(redirect)
         }
-        (None, None, None) => forward(r, known, &mut cx),
-    };
-    let timeout = match r.timeout {
-        Some(t) if t.0.is_zero() => {
-            cx.here("timeout must be greater than 0; remove it to use the service's");
-            None
-        }
-        t => t.map(|t| t.0),
+        (None, None, None, None) => forward(r, known, &mut cx),
     };
     let forwards = matches!(action, ir::Action::Forward(_));
     let policies = crate::policies::route_policies(

@@ -118,7 +118,7 @@ impl Index {
                     }
                     None => b.nodes[0].reached.push(cand(Check::Path)),
                 },
-                PathMatcher::Regex(re) => {
+                PathMatcher::Regex(re) | PathMatcher::Template(re) => {
                     let prefix = literal_prefix(re.as_str());
                     // Only the segments the prefix completes (those followed by a '/'
                     // inside it) are known: `/api/v` says nothing about the second one.

@@ -14,6 +14,7 @@ use http::{HeaderName, Method};
 use regex::Regex;
 use tollgate_ir as ir;
 
+mod captures;
 mod filters;
 mod index;
 mod query;
@@ -94,12 +95,16 @@ pub(crate) struct Route {
     pub(crate) max_body: Option<u64>,
     /// Response caching.
     pub(crate) cache: Option<Arc<crate::cache::RouteCache>>,
+    /// Response compression.
+    pub(crate) compression: Option<Box<crate::compression::Compression>>,
 }
 
 enum PathMatcher {
     Prefix(String),
     Exact(String),
     Regex(Regex),
+    /// A path template compiled to a regex with one named group per variable.
+    Template(Regex),
 }
 
 enum ValueMatcher {
@@ -135,6 +140,18 @@ impl Route {
         pol: &mut PolicyCompiler<'_>,
     ) -> Result<Self, String> {
         let backends = match &r.action {
+            ir::Action::Aggregate(a) => a
+                .parts
+                .iter()
+                .map(|p| {
+                    Ok(Backend {
+                        upstream: Some(resolve(ups, &p.service)?),
+                        respond: None,
+                        weight: 0,
+                        filters: CompiledFilters::default(),
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()?,
             ir::Action::Forward(b) => b
                 .iter()
                 .map(|b| {
@@ -156,6 +173,10 @@ impl Route {
             ir::PathMatch::Prefix(p) => PathMatcher::Prefix(p.trim_end_matches('/').to_owned()),
             ir::PathMatch::Exact(p) => PathMatcher::Exact(p.clone()),
             ir::PathMatch::Regex(p) => PathMatcher::Regex(anchored(p)?),
+            ir::PathMatch::Template(t) => {
+                let pieces = ir::template::parse(t)?;
+                PathMatcher::Template(anchored(&ir::template::regex(&pieces))?)
+            }
         };
         let methods = r
             .matches
@@ -234,6 +255,10 @@ impl Route {
                 .and_then(|p| p.request_size)
                 .map(|s| s.max_body),
             cache,
+            compression: match r.policies.as_ref().and_then(|p| p.compression.as_ref()) {
+                Some(c) => Some(Box::new(crate::compression::Compression::compile(c)?)),
+                None => None,
+            },
         })
     }
 
@@ -257,7 +282,7 @@ impl Route {
         match &self.path {
             PathMatcher::Exact(p) => p == path,
             PathMatcher::Prefix(p) => prefix_matches(p, path),
-            PathMatcher::Regex(r) => r.is_match(path),
+            PathMatcher::Regex(r) | PathMatcher::Template(r) => r.is_match(path),
         }
     }
 
@@ -320,6 +345,15 @@ impl Route {
     pub(crate) fn matched_prefix(&self) -> Option<&str> {
         match &self.path {
             PathMatcher::Prefix(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The variables a path template route captured from `path` (`None` for other
+    /// routes, or a path it does not match).
+    pub(crate) fn captures<'p>(&self, path: &'p str) -> Option<captures::Captures<'p>> {
+        match &self.path {
+            PathMatcher::Template(re) => captures::Captures::of(re, path),
             _ => None,
         }
     }

@@ -15,6 +15,11 @@ struct Args {
     /// Answer every request with this many bytes instead of the JSON echo (benchmarks).
     #[arg(long)]
     fixed_body_size: Option<usize>,
+    /// With `--fixed-body-size`: JSON-like records of that size instead of `x` bytes
+    /// (compressible like an API answer; still sent as `text/plain`), for compression
+    /// benchmarks.
+    #[arg(long)]
+    fixed_body_json: bool,
     /// Worker threads (default 1).
     #[arg(long, default_value_t = 1)]
     workers: usize,
@@ -27,9 +32,13 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let body = args
-            .fixed_body_size
-            .map(|n| bytes::Bytes::from(vec![b'x'; n]));
+        let body = args.fixed_body_size.map(|n| {
+            if args.fixed_body_json {
+                tollgate_test_support::json_text(n)
+            } else {
+                bytes::Bytes::from(vec![b'x'; n])
+            }
+        });
         let mut running = Vec::new();
         for addr in &args.listen {
             let name = args.name.clone().unwrap_or_else(|| addr.to_string());

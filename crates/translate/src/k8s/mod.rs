@@ -43,6 +43,7 @@ mod listeners;
 mod policy;
 mod policy_attach;
 mod policy_cache;
+mod policy_content;
 mod policy_limits;
 mod policy_oidc;
 pub mod reasons;

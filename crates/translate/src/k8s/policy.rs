@@ -16,7 +16,7 @@ use super::index::{Index, Meta};
 use crate::policies::JWT_ALGORITHMS;
 use crate::syntax;
 
-/// The access blocks a policy sets, by their camelCase names (for conflict messages).
+/// The blocks a policy sets, by their camelCase names (for conflict messages).
 pub(crate) fn blocks(p: &ir::RoutePolicies) -> Vec<&'static str> {
     let mut out = Vec::new();
     if p.ip_filter.is_some() {
@@ -51,6 +51,15 @@ pub(crate) fn blocks(p: &ir::RoutePolicies) -> Vec<&'static str> {
     }
     if p.cache.is_some() {
         out.push("cache");
+    }
+    if p.cors.is_some() {
+        out.push("cors");
+    }
+    if p.request_size.is_some() {
+        out.push("requestSize");
+    }
+    if p.compression.is_some() {
+        out.push("compression");
     }
     out
 }
@@ -90,6 +99,15 @@ pub(crate) fn fill_missing(into: &mut ir::RoutePolicies, from: &ir::RoutePolicie
     if into.cache.is_none() {
         into.cache.clone_from(&from.cache);
     }
+    if into.cors.is_none() {
+        into.cors.clone_from(&from.cors);
+    }
+    if into.request_size.is_none() {
+        into.request_size = from.request_size;
+    }
+    if into.compression.is_none() {
+        into.compression.clone_from(&from.compression);
+    }
 }
 
 /// The policy's blocks, or every problem found, joined.
@@ -128,9 +146,18 @@ pub(crate) fn compile(
             .quota
             .as_ref()
             .map(|q| super::policy_limits::quota(q, &owner, &mut problems)),
-        // The Policy CRD has no cors or request_size blocks (yet).
-        cors: None,
-        request_size: None,
+        cors: spec
+            .cors
+            .as_ref()
+            .map(|c| super::policy_content::cors(c, &mut problems)),
+        request_size: spec
+            .request_size
+            .as_ref()
+            .map(|r| super::policy_content::request_size(r, &mut problems)),
+        compression: spec
+            .compression
+            .as_ref()
+            .map(|c| super::policy_content::compression(c, &mut problems)),
         cache: spec
             .cache
             .as_ref()
@@ -138,7 +165,7 @@ pub(crate) fn compile(
     };
     if blocks(&out).is_empty() {
         problems.push(
-            "the policy sets nothing; give ipFilter, keyAuth, basicAuth, jwt, mtlsAuth, oidc, acl, extAuth, rateLimits, quota or cache"
+            "the policy sets nothing; give ipFilter, keyAuth, basicAuth, jwt, mtlsAuth, oidc, acl, extAuth, rateLimits, quota, cors, requestSize, compression or cache"
                 .to_owned(),
         );
     }

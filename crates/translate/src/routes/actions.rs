@@ -4,7 +4,7 @@
 
 use tollgate_ir as ir;
 use tollgate_model::Spanned;
-use tollgate_model::native::{Respond, Route, StaticFiles};
+use tollgate_model::native::{Aggregate, Respond, Route, StaticFiles};
 
 use crate::problems::{Pos, Scope};
 use crate::syntax;
@@ -12,21 +12,29 @@ use crate::syntax;
 /// Headers whose value the gateway computes: a `respond` may not set them.
 const COMPUTED: [&str; 3] = ["content-length", "transfer-encoding", "content-type"];
 
-/// Reports a route with more than one action: `respond` or `static` next to each
-/// other, to `backends` or to a redirect filter (`redirect` is where that is written).
+/// Reports a route with more than one action: `respond`, `static` or `aggregate` next
+/// to each other, to `backends` or to a redirect filter (`redirect` is where that is
+/// written).
 pub(super) fn one_action(r: &Route, redirect: Option<Pos>, cx: &mut Scope<'_, '_>) {
-    let (key, pos) = match (&r.respond, &r.static_files) {
-        (Some(resp), Some(sf)) => {
-            cx.push(
-                cx.pos_of(sf),
-                "static and respond both answer the request; keep one of them",
-            );
-            ("respond", cx.pos_of(resp))
-        }
-        (Some(resp), None) => ("respond", cx.pos_of(resp)),
-        (None, Some(sf)) => ("static", cx.pos_of(sf)),
-        (None, None) => return,
+    let mut own: Vec<(&str, Pos)> = Vec::new();
+    if let Some(resp) = &r.respond {
+        own.push(("respond", cx.pos_of(resp)));
+    }
+    if let Some(sf) = &r.static_files {
+        own.push(("static", cx.pos_of(sf)));
+    }
+    if let Some(a) = &r.aggregate {
+        own.push(("aggregate", cx.pos_of(a)));
+    }
+    let Some(&(key, pos)) = own.first() else {
+        return;
     };
+    for &(other, other_pos) in &own[1..] {
+        cx.push(
+            other_pos,
+            format_args!("{other} and {key} both answer the request; keep one of them"),
+        );
+    }
     if !r.backends.is_empty() {
         cx.push(
             pos,
@@ -154,5 +162,134 @@ pub(super) fn static_files(
     ir::StaticFiles {
         root: root.to_string_lossy().into_owned(),
         index,
+    }
+}
+
+/// Default time each aggregation call may take when neither the block nor the route says.
+const AGGREGATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Default largest body of one aggregation part.
+const AGGREGATE_MAX_BODY: u64 = 1 << 20;
+
+/// `aggregate`, checked: at least one part, unique part names (they are JSON keys, and
+/// `errors` is the answer's own), known services, paths that start with `/` and use only
+/// variables of the route's path template.
+pub(super) fn aggregate(
+    a: &Spanned<Aggregate>,
+    path: &ir::PathMatch,
+    route_timeout: Option<std::time::Duration>,
+    known: &super::Known<'_>,
+    cx: &mut Scope<'_, '_>,
+) -> ir::Aggregate {
+    let v = &a.value;
+    let pos = cx.pos_of(a);
+    if v.parts.is_empty() {
+        cx.push(pos, "aggregate.parts is empty; list the calls to make");
+    }
+    let vars: Vec<&str> = match path {
+        ir::PathMatch::Template(t) => ir::template::parse(t)
+            .map(|p| ir::template::vars(&p))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let mut parts: Vec<ir::AggregatePart> = Vec::with_capacity(v.parts.len());
+    for part in &v.parts {
+        let ppos = cx.pos_of(part);
+        let p = &part.value;
+        if p.name.is_empty() || p.name == "errors" {
+            cx.push(
+                ppos,
+                format_args!(
+                    "aggregate part name {:?} is not allowed (`errors` holds the failed parts); choose another",
+                    p.name
+                ),
+            );
+        } else if parts.iter().any(|q| q.name == p.name) {
+            cx.push(
+                ppos,
+                format_args!(
+                    "aggregate part name {:?} is used twice; names are the answer's keys",
+                    p.name
+                ),
+            );
+        }
+        known.check_service("aggregate: ", &p.service, cx);
+        part_path(&p.path, &vars, path, ppos, cx);
+        parts.push(ir::AggregatePart {
+            name: p.name.clone(),
+            service: p.service.value.clone(),
+            path: p.path.clone(),
+            optional: p.optional,
+        });
+    }
+    let mut forward_headers = Vec::with_capacity(v.forward_headers.len());
+    for h in &v.forward_headers {
+        match syntax::header_name(h) {
+            Ok(n) if forward_headers.contains(&n) => {}
+            Ok(n) => forward_headers.push(n),
+            Err(e) => cx.push(pos, format_args!("aggregate.forward_headers: {e}")),
+        }
+    }
+    let timeout = match v.timeout {
+        Some(t) if t.0.is_zero() => {
+            cx.push(pos, "aggregate.timeout must be greater than 0");
+            AGGREGATE_TIMEOUT
+        }
+        Some(t) => t.0,
+        None => route_timeout.unwrap_or(AGGREGATE_TIMEOUT),
+    };
+    let max_body = match v.max_body {
+        Some(b) if b.0 == 0 => {
+            cx.push(pos, "aggregate.max_body must be greater than 0");
+            AGGREGATE_MAX_BODY
+        }
+        Some(b) => b.0,
+        None => AGGREGATE_MAX_BODY,
+    };
+    ir::Aggregate {
+        timeout,
+        max_body,
+        forward_headers,
+        parts,
+    }
+}
+
+/// A part's path and query: starts with `/`, and every `{name}` is a variable of the
+/// route's template.
+fn part_path(text: &str, vars: &[&str], path: &ir::PathMatch, pos: Pos, cx: &mut Scope<'_, '_>) {
+    if !text.starts_with('/') {
+        cx.push(
+            pos,
+            format_args!("aggregate part path {text:?} must start with /"),
+        );
+    }
+    if text
+        .chars()
+        .any(|c| c.is_ascii_control() || c == ' ' || c == '#')
+    {
+        cx.push(
+            pos,
+            format_args!("aggregate part path {text:?} contains a space, `#` or control character; percent-encode it"),
+        );
+    }
+    match ir::template::placeholders(text) {
+        Err(e) => cx.push(pos, format_args!("aggregate part path {text:?}: {e}")),
+        Ok(names) => {
+            for n in names {
+                if vars.contains(&n) {
+                    continue;
+                }
+                if matches!(path, ir::PathMatch::Template(_)) {
+                    cx.push(
+                        pos,
+                        format_args!("aggregate part path uses {{{n}}}, which the route's path template does not capture (it captures: {})", vars.join(", ")),
+                    );
+                } else {
+                    cx.push(
+                        pos,
+                        format_args!("aggregate part path uses {{{n}}}, but the route's path is not a template; match with `path: {{ template: \"/…/{{{n}}}\" }}`"),
+                    );
+                }
+            }
+        }
     }
 }

@@ -140,10 +140,43 @@ fn path_rewrite(
             (ir::PathRewrite::Prefix(s.clone()), s)
         }
     };
-    if let Err(e) = syntax::path(value) {
-        cx.push(pos, format_args!("{key}: {e}"));
+    match template_filled(value, path) {
+        Ok(filled) => {
+            if let Err(e) = syntax::path(&filled) {
+                cx.push(pos, format_args!("{key}: {e}"));
+            }
+        }
+        Err(e) => cx.push(pos, format_args!("{key}: {e}")),
     }
     rewrite
+}
+
+/// A rewrite path with every `{name}` filled by a sample value, when each is a variable
+/// of the route's path template (the proxy fills them with the captured text).
+fn template_filled(value: &str, path: &ir::PathMatch) -> Result<String, String> {
+    let names = ir::template::placeholders(value).map_err(|e| format!("{value:?}: {e}"))?;
+    if names.is_empty() {
+        return Ok(value.to_owned());
+    }
+    let ir::PathMatch::Template(t) = path else {
+        return Err(format!(
+            "{value:?} uses {{{}}}, but the route's path is not a template; match with `path: {{ template: ... }}` to capture variables",
+            names[0]
+        ));
+    };
+    let vars = ir::template::parse(t)
+        .map(|p| ir::template::vars(&p).join(","))
+        .unwrap_or_default();
+    let mut filled = value.to_owned();
+    for n in names {
+        if !vars.split(',').any(|v| v == n) {
+            return Err(format!(
+                "{value:?} uses {{{n}}}, which the route's path template does not capture"
+            ));
+        }
+        filled = filled.replace(&format!("{{{n}}}"), "x");
+    }
+    Ok(filled)
 }
 
 fn redirect(r: &Spanned<Redirect>, path: &ir::PathMatch, cx: &mut Scope<'_, '_>) -> ir::Redirect {

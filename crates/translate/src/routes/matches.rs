@@ -24,11 +24,26 @@ fn path(p: &Spanned<PathMatch>, cx: &mut Scope<'_, '_>) -> ir::PathMatch {
         }
         PathMatch::Exact(s) => syntax::path(s).map(|()| ir::PathMatch::Exact(s.clone())),
         PathMatch::Regex(s) => syntax::regex(s).map(|()| ir::PathMatch::Regex(s.clone())),
+        PathMatch::Template(s) => template(s).map(|()| ir::PathMatch::Template(s.clone())),
     };
     checked.unwrap_or_else(|e| {
         cx.push(pos, format_args!("match.path: {e}"));
         ir::PathMatch::default()
     })
+}
+
+/// A path template: its braces and names, and the path it would be with every variable
+/// filled (so the literal parts follow the path rules).
+fn template(t: &str) -> Result<(), String> {
+    let pieces = ir::template::parse(t).map_err(|e| format!("template {t:?}: {e}"))?;
+    let filled: String = pieces
+        .iter()
+        .map(|p| match p {
+            ir::template::Piece::Literal(l) => *l,
+            ir::template::Piece::Var(_) => "x",
+        })
+        .collect();
+    syntax::path(&filled).map_err(|e| format!("template {t:?}: {e}"))
 }
 
 /// Upper case, each once, in the order written.

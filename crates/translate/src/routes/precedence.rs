@@ -4,9 +4,12 @@
 //! The rules are Gateway API's HTTPRoute precedence, with the implementation-specific
 //! parts chosen as Envoy Gateway does:
 //!
-//! 1. an exact path beats a regex path, which beats a prefix path;
-//! 2. between regexes the longer pattern wins, between prefixes the longer prefix
-//!    (in characters; prefixes are stored without a trailing slash so `/a/` and `/a` tie);
+//! 1. an exact path beats a path template, which beats a regex path, which beats a
+//!    prefix path (a template is written for one operation, as API management matches
+//!    them: literal text first);
+//! 2. between templates the one with more literal characters wins, between regexes the
+//!    longer pattern, between prefixes the longer prefix (in characters; prefixes are
+//!    stored without a trailing slash so `/a/` and `/a` tie);
 //! 3. a method condition beats none;
 //! 4. more header conditions beat fewer;
 //! 5. more query conditions beat fewer;
@@ -36,6 +39,8 @@ pub(crate) struct Precedence {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum PathRank {
     Exact,
+    /// Literal characters of the template, most first.
+    Template(Reverse<usize>),
     /// Pattern length in characters, longest first.
     Regex(Reverse<usize>),
     /// Prefix length in characters, longest first.
@@ -54,6 +59,7 @@ impl Precedence {
     pub(crate) fn of(m: &ir::RouteMatch, order: usize) -> Self {
         let path = match &m.path {
             ir::PathMatch::Exact(_) => PathRank::Exact,
+            ir::PathMatch::Template(t) => PathRank::Template(Reverse(literal_chars(t))),
             ir::PathMatch::Regex(re) => PathRank::Regex(Reverse(re.chars().count())),
             ir::PathMatch::Prefix(p) => PathRank::Prefix(Reverse(p.chars().count())),
         };
@@ -68,6 +74,21 @@ impl Precedence {
             query: Reverse(m.query.len()),
             order,
         }
+    }
+}
+
+/// Characters of a template outside its variables (a template that does not parse was
+/// reported already; it ranks as all literal).
+fn literal_chars(t: &str) -> usize {
+    match ir::template::parse(t) {
+        Ok(pieces) => pieces
+            .iter()
+            .map(|p| match p {
+                ir::template::Piece::Literal(l) => l.chars().count(),
+                ir::template::Piece::Var(_) => 0,
+            })
+            .sum(),
+        Err(_) => t.chars().count(),
     }
 }
 

@@ -102,7 +102,12 @@ fn regex(rng: &mut Rng) -> String {
 fn random_route(rng: &mut Rng, i: usize) -> ir::Route {
     let path = match rng.below(10) {
         0..=2 => ir::PathMatch::Exact(path(rng, 4)),
-        3..=7 => ir::PathMatch::Prefix(path(rng, 4)),
+        3..=6 => ir::PathMatch::Prefix(path(rng, 4)),
+        7 => ir::PathMatch::Template(if rng.chance(50) {
+            format!("/{}/{{id}}", path(rng, 3).trim_start_matches('/'))
+        } else {
+            format!("/{}/{{id}}.json", path(rng, 3).trim_start_matches('/'))
+        }),
         _ => ir::PathMatch::Regex(regex(rng)),
     };
     let methods = match rng.below(6) {
@@ -154,6 +159,7 @@ fn request_path(rng: &mut Rng, routes: &[ir::Route]) -> String {
         _ if rng.chance(30) => path(rng, depth),
         ir::PathMatch::Exact(p) | ir::PathMatch::Prefix(p) => p.clone(),
         ir::PathMatch::Regex(_) => path(rng, 4),
+        ir::PathMatch::Template(t) => t.replace("{id}", rng.segment()),
     };
     match rng.below(5) {
         0 => p.push_str("/42"),
@@ -198,7 +204,10 @@ fn compile(routes: &[ir::Route]) -> Vec<Arc<Route>> {
     routes
         .iter()
         .map(|r| {
-            Arc::new(Route::compile(r, &metrics, &Upstreams::new(), &mut pol).expect("compiles"))
+            Arc::new(
+                Route::compile(r, &metrics, &Upstreams::new(), &mut pol)
+                    .unwrap_or_else(|e| panic!("{:?} does not compile: {e}", r.matches.path)),
+            )
         })
         .collect()
 }

@@ -103,3 +103,18 @@ fn full_ties_keep_configuration_order() {
     );
     assert!(Precedence::of(&prefix("/a"), 0) < Precedence::of(&prefix("/a"), 1));
 }
+
+#[test]
+fn templates_between_exact_and_regex_more_literal_first() {
+    let t = |s: &str| m(ir::PathMatch::Template(s.to_owned()));
+    let got = sorted(&[
+        prefix("/users"),
+        m(ir::PathMatch::Regex("/users/[0-9]+".to_owned())),
+        t("/users/{id}"),
+        m(ir::PathMatch::Exact("/users/me".to_owned())),
+        t("/users/{id}/orders"),
+    ]);
+    assert_eq!(got, [3, 4, 2, 1, 0]);
+    // `{a_long_name}` counts for nothing: literal text decides.
+    assert_eq!(sorted(&[t("/u/{a_long_name}"), t("/u/{x}.json")]), [1, 0]);
+}
